@@ -1,0 +1,45 @@
+"""Writing to the journal, the timestamped coordination log every part of LaunchDesk appends to."""
+
+from __future__ import annotations
+
+import getpass
+import os
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from launchdesk.models import JournalEntry, Rollout, utcnow
+
+
+def current_user() -> str:
+    """The person at the keyboard, as journals and decisions name them."""
+    name = os.environ.get("LAUNCHDESK_USER")
+    if name:
+        return name
+    try:
+        return getpass.getuser()
+    except Exception:  # no user database entry (containers)
+        return "unknown"
+
+
+def record(
+    session: Session,
+    kind: str,
+    summary: str,
+    *,
+    rollout: Rollout | int | None = None,
+    actor: str | None = None,
+    details: dict[str, Any] | None = None,
+) -> JournalEntry:
+    """Add a journal entry to the session's transaction (it commits with the change it describes)."""
+    rollout_id = rollout.id if isinstance(rollout, Rollout) else rollout
+    entry = JournalEntry(
+        at=utcnow(),
+        rollout_id=rollout_id,
+        actor=actor or current_user(),
+        kind=kind,
+        summary=summary,
+        details=details or {},
+    )
+    session.add(entry)
+    return entry
