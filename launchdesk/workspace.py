@@ -303,3 +303,6 @@ def _migrate(ws: Workspace) -> None:
         if conn.dialect.name == "postgresql":
             conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": APPLICATION_ID})
         migrations.upgrade(conn)
+    # The migration switched SQLite's foreign keys off on its connection; drop pooled connections so every
+    # later one gets the pragmas from the connect listener again.
+    ws.engine.dispose()

@@ -1,0 +1,1 @@
+"""Cohort communication: templating, audiences, the outbox and senders. No Qt."""

@@ -1,0 +1,1 @@
+"""The PDF plan export (QtGui painting, never widgets)."""

@@ -1,0 +1,1 @@
+"""Metric source clients (Prometheus, Datadog) feeding the gates. No Qt."""
