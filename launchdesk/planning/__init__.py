@@ -1,0 +1,1 @@
+"""Pure planning functions: rollout templates, cohort rules, schedules. No Qt, no network."""

@@ -1,0 +1,1 @@
+"""Data files shipped with LaunchDesk (rollout templates, icons), read with importlib.resources."""
