@@ -26,6 +26,7 @@ OPERATORS = MEMBERSHIP_OPERATORS + SINGLE_VALUE_OPERATORS
 MATCH_ALL_ACCOUNTS: dict[str, Any] = {"match": "all", "conditions": []}
 
 _LIST_SEPARATORS = re.compile(r"[,;|]")
+_NUMBER = re.compile(r"\s*[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?\s*")
 
 
 class CohortRuleError(ValueError):
@@ -114,7 +115,6 @@ def _number(value: Any) -> float | None:
         return None
     if isinstance(value, int | float):
         return float(value)
-    try:
-        return float(str(value).strip())
-    except ValueError:
-        return None
+    text = str(value)
+    # Checked before float() so the common case, a word such as "mid_market", costs no exception.
+    return float(text) if _NUMBER.fullmatch(text) else None
