@@ -1,0 +1,1 @@
+"""Flag platforms: their API clients and the local evaluator that answers who has access."""
