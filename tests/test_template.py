@@ -22,6 +22,7 @@ from launchdesk.planning.template import (
     load_template,
     save_rollout_as_template,
     validate_template,
+    write_template,
 )
 from launchdesk.workspace import Workspace, create_workspace
 
@@ -168,8 +169,7 @@ def test_edited_rollout_saves_its_own_timing_and_checklists(workspace: Workspace
         phase3.checklist[0].title = "Review cohort list with CS and sales"
         phase3.messages[0].cohort = None
         saved = save_rollout_as_template(rollout, name="Edited")
-    path = tmp_path / "edited.json"
-    path.write_text(json.dumps(saved))
+    path = write_template(saved, tmp_path / "edited.json")
     edited = load_template(path)
     assert edited["name"] == "Edited"
     assert edited["checklist"] == []  # no longer shared by every phase: each phase carries its own
@@ -222,6 +222,12 @@ def broken(change) -> dict:
 def test_malformed_templates_are_refused_with_the_place(template: object, message: str) -> None:
     with pytest.raises(TemplateError, match=message):
         validate_template(template)
+
+
+def test_write_template_refuses_a_broken_one(tmp_path: Path) -> None:
+    with pytest.raises(TemplateError, match="bad.json"):
+        write_template({"launchdesk_template": 1, "name": "x"}, tmp_path / "bad.json")
+    assert not (tmp_path / "bad.json").exists()
 
 
 def test_load_template_errors_name_the_file(tmp_path: Path) -> None:

@@ -447,6 +447,14 @@ def save_rollout_as_template(
     }
 
 
+def write_template(template: Mapping[str, Any], path: str | Path) -> Path:
+    """Check a template and write it as readable JSON (UTF-8, indented), e.g. after save_rollout_as_template."""
+    path = Path(path)
+    validate_template(template, source=str(path))
+    path.write_text(json.dumps(template, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    return path
+
+
 def _key(phase: Phase) -> int:
     """A phase's identity, also before it was flushed."""
     return phase.id if phase.id is not None else id(phase)
