@@ -122,10 +122,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _is_user_error(exc: Exception) -> bool:
-    from launchdesk.planning.template import RolloutNameTaken, TemplateError
+    from launchdesk.planning.template import RolloutNameError, TemplateError
     from launchdesk.workspace import WorkspaceError
 
-    return isinstance(exc, CommandError | WorkspaceError | TemplateError | RolloutNameTaken | OSError)
+    return isinstance(exc, CommandError | WorkspaceError | TemplateError | RolloutNameError | OSError)
 
 
 # --- argument types -------------------------------------------------------------------------------------------

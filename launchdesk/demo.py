@@ -145,6 +145,8 @@ class _Demo:
         self.customers: list[_Customer] = []
         self.by_role: dict[Role, list[str]] = {}
         self.template = load_template()
+        self.unleash = Connection(name="Unleash (production)", kind=ConnectionKind.UNLEASH,
+                                  url="http://127.0.0.1:4242", project="default", environment="production")
 
     def build(self, account_count: int) -> None:
         self.session.add_all([Setting(key="team.timezone", value=TEAM_TIMEZONE),
@@ -153,8 +155,6 @@ class _Demo:
             email = f"{name.lower().replace(' ', '.')}@{TEAM_DOMAIN}"
             self.session.add(TeamMember(name=name, email=email, role=role))
             self.by_role.setdefault(role, []).append(name)
-        self.unleash = Connection(name="Unleash (production)", kind=ConnectionKind.UNLEASH,
-                                  url="http://127.0.0.1:4242", project="default", environment="production")
         self.session.add(self.unleash)
         self._accounts(account_count)
         self._planning_rollout()

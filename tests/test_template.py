@@ -15,7 +15,7 @@ from sqlalchemy import select
 from launchdesk.models import JournalEntry, PhaseKind, Role, Rollout
 from launchdesk.planning.cohort_rules import matches
 from launchdesk.planning.template import (
-    RolloutNameTaken,
+    RolloutNameError,
     TemplateError,
     builtin_templates,
     create_rollout_from_template,
@@ -192,8 +192,10 @@ def test_a_rollout_needs_an_aware_start_and_a_new_name(workspace: Workspace) -> 
             create_rollout_from_template(session, template, name="A", feature_name="A",
                                          launch_start=LAUNCH.replace(tzinfo=None))
         create_rollout_from_template(session, template, name="A", feature_name="A", launch_start=LAUNCH)
-        with pytest.raises(RolloutNameTaken, match="already exists"):
+        with pytest.raises(RolloutNameError, match="already exists"):
             create_rollout_from_template(session, template, name="A", feature_name="A", launch_start=LAUNCH)
+        with pytest.raises(RolloutNameError, match="needs a name"):
+            create_rollout_from_template(session, template, name="  ", feature_name="A", launch_start=LAUNCH)
 
 
 def broken(change) -> dict:

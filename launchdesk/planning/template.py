@@ -24,6 +24,7 @@ its phase's cohort and the body is Markdown with Jinja2 variables ({{ account.na
 
 from __future__ import annotations
 
+import copy
 import datetime as dt
 import json
 import math
@@ -46,7 +47,7 @@ from launchdesk.models import (
     Role,
     Rollout,
 )
-from launchdesk.planning.cohort_rules import CohortRuleError, validate_rule
+from launchdesk.planning.cohort_rules import MATCH_ALL_ACCOUNTS, CohortRuleError, validate_rule
 
 FORMAT_VERSION = 1
 DEFAULT_TEMPLATE = "default"
@@ -60,8 +61,8 @@ class TemplateError(ValueError):
     """A template that cannot be read or used; the message says which file and which part."""
 
 
-class RolloutNameTaken(ValueError):
-    """A rollout with this name already exists in the workspace."""
+class RolloutNameError(ValueError):
+    """A rollout name that is empty or already taken in the workspace."""
 
 
 # --- reading and checking ---------------------------------------------------------------------------------------
@@ -127,7 +128,7 @@ def validate_template(data: Any, *, source: str = "template") -> None:
             fail(where, f"the cohort name '{name}' is used twice")
         cohort_names.add(name)
         try:
-            validate_rule(cohort.get("rule", {"match": "all", "conditions": []}))
+            validate_rule(cohort.get("rule", MATCH_ALL_ACCOUNTS))
         except CohortRuleError as exc:
             fail(f"{where} ({name}) rule", str(exc))
         _require_percentage(cohort, where, fail)
@@ -277,9 +278,9 @@ def create_rollout_from_template(
         raise ValueError("launch_start must be timezone-aware")
     name, feature_name = name.strip(), feature_name.strip()
     if not name:
-        raise ValueError("A rollout needs a name.")
+        raise RolloutNameError("A rollout needs a name.")
     if session.scalar(select(Rollout.id).where(Rollout.name == name)) is not None:
-        raise RolloutNameTaken(f"A rollout named '{name}' already exists in this workspace.")
+        raise RolloutNameError(f"A rollout named '{name}' already exists in this workspace.")
 
     rollout = Rollout(
         name=name,
@@ -294,7 +295,7 @@ def create_rollout_from_template(
             position=position,
             name=spec["name"],
             description=spec.get("description", ""),
-            rule=spec.get("rule", {"match": "all", "conditions": []}),
+            rule=copy.deepcopy(spec.get("rule", MATCH_ALL_ACCOUNTS)),  # the template's own dict stays untouched
             target_percentage=float(spec["target_percentage"]),
             comms_style=spec.get("comms_style", ""),
         )
