@@ -1,0 +1,44 @@
+"""The answer a local flag evaluator gives for one account: enabled or not (or unpredictable), and why."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """One account's access to one flag.
+
+    `enabled` is None when nobody can know in advance (random stickiness, a custom strategy, the SDK host's
+    name): LaunchDesk then never treats the account as having access. `code` is short and stable for
+    programs (filters, exports); `reason` is the sentence shown to people.
+    """
+
+    enabled: bool | None
+    code: str
+    reason: str
+    variation: int | None = None  # LaunchDarkly: the index of the served variation
+    value: Any = None  # LaunchDarkly: the served variation's value
+
+    @property
+    def predictable(self) -> bool:
+        return self.enabled is not None
+
+
+def kleene_and(left: bool | None, right: bool | None) -> bool | None:
+    """Three-valued AND: False wins, then unknown."""
+    if left is False or right is False:
+        return False
+    if left is None or right is None:
+        return None
+    return True
+
+
+def kleene_or(left: bool | None, right: bool | None) -> bool | None:
+    """Three-valued OR: True wins, then unknown."""
+    if left is True or right is True:
+        return True
+    if left is None or right is None:
+        return None
+    return False
