@@ -22,6 +22,25 @@ def test_import_contracts_hold():
     assert " 0 broken" in result.stdout, result.stdout
 
 
+def test_only_views_and_app_import_qtwidgets():
+    """import-linter cannot forbid a subpackage of an external package, so QtWidgets is checked here."""
+    import ast
+
+    offenders = []
+    for path in (ROOT / "launchdesk").rglob("*.py"):
+        rel = path.relative_to(ROOT / "launchdesk")
+        if rel.parts[0] == "views" or rel.as_posix() == "app.py":
+            continue
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            names = []
+            if isinstance(node, ast.Import):
+                names = [a.name for a in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.module:
+                names = [node.module] + [f"{node.module}.{a.name}" for a in node.names]
+            offenders += [f"{rel}:{node.lineno}" for n in names if n.startswith("PySide6.QtWidgets")]
+    assert offenders == []
+
+
 def test_every_package_is_installed():
     """pyproject lists packages explicitly (resources/ is mapped in); a forgotten one would vanish from installs."""
     listed = set(tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"])
