@@ -29,7 +29,7 @@ FILE_SUFFIX = ".launchdesk"
 APPLICATION_ID = 0x4C44534B
 # Every schema revision this version of LaunchDesk knows, oldest first. tests/test_workspace.py checks that
 # this list matches the Alembic scripts, so the version check at start-up needs no Alembic import.
-SCHEMA_REVISIONS: tuple[str, ...] = ("0001_initial",)
+SCHEMA_REVISIONS: tuple[str, ...] = ("0001_initial", "0002_snapshot_access")
 SCHEMA_HEAD = SCHEMA_REVISIONS[-1]
 SQLITE_HEADER = b"SQLite format 3\x00"
 

@@ -58,5 +58,10 @@ class FlagSnapshot(Base):
     enabled: Mapped[bool]
     definition: Mapped[dict[str, Any]]
     rollout_percentage: Mapped[float | None]  # the platform's effective percentage, for drift checks
+    # Filled in by the sync once accounts were evaluated: counts of enabled / not / unpredictable accounts and
+    # of those who gained or lost access since the previous snapshot of the same flag.
+    access_summary: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    # What differed from the plan when this snapshot was taken ("25% live while the plan says 10%"), if anything.
+    drift: Mapped[str | None] = mapped_column(Text)
 
     connection: Mapped[Connection] = relationship()
