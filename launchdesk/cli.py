@@ -68,8 +68,20 @@ def command(words: str, help: str, *arguments: Arg) -> Callable[[Callable[[argpa
     return register
 
 
+# Modules holding further commands; each registers its commands with @command when imported.
+COMMAND_MODULES = ("launchdesk.cli_access",)
+
+
+def _load_command_modules() -> None:
+    import importlib
+
+    for name in COMMAND_MODULES:
+        importlib.import_module(name)
+
+
 def command_names() -> set[str]:
     """The first words of every command: what ``python -m launchdesk`` hands to the CLI instead of the window."""
+    _load_command_modules()
     return {c.words[0] for c in COMMANDS}
 
 
@@ -81,6 +93,7 @@ class _Parser(argparse.ArgumentParser):
 def build_parser() -> argparse.ArgumentParser:
     from launchdesk import __version__
 
+    _load_command_modules()
     parser = _Parser(prog=PROG, description="LaunchDesk without the window: workspaces, rollouts, the journal.")
     parser.add_argument("--version", action="version", version=f"{PROG} {__version__}")
     groups = {(): parser.add_subparsers(metavar="COMMAND", required=True)}
@@ -122,10 +135,18 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _is_user_error(exc: Exception) -> bool:
+    from launchdesk.accounts.importer import ImportCancelled, ImportFailed
+    from launchdesk.connections import ConnectionProblem
+    from launchdesk.flags.http import PlatformError
     from launchdesk.planning.template import RolloutNameError, TemplateError
+    from launchdesk.secrets import SecretsUnavailable
     from launchdesk.workspace import WorkspaceError
 
-    return isinstance(exc, CommandError | WorkspaceError | TemplateError | RolloutNameError | OSError)
+    return isinstance(
+        exc,
+        CommandError | WorkspaceError | TemplateError | RolloutNameError | OSError | ConnectionProblem
+        | PlatformError | SecretsUnavailable | ImportFailed | ImportCancelled,
+    )
 
 
 # --- argument types -------------------------------------------------------------------------------------------
@@ -341,4 +362,7 @@ def _cell(row: dict[str, Any], key: str) -> str:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    # Run the imported module's main, not this __main__ copy: command modules register into launchdesk.cli.
+    from launchdesk.cli import main as _main
+
+    sys.exit(_main())

@@ -1,0 +1,98 @@
+"""Connections to outside systems: their rows in the workspace and their secrets in the keyring (never both)."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from launchdesk import journal
+from launchdesk.models import Connection, ConnectionKind
+
+
+class ConnectionProblem(Exception):
+    """A connection cannot be used as asked; the message is for the user and never holds a secret."""
+
+
+def secret_key(connection: Connection) -> str:
+    """The keyring entry of a connection: a random id kept in its options, so two workspaces never share one
+    by accident, while a copy of a workspace keeps working with the same keyring entry."""
+    return f"{connection.kind}:{connection.options['secret_id']}"
+
+
+def add_connection(
+    session: Session,
+    name: str,
+    kind: ConnectionKind | str,
+    *,
+    url: str = "",
+    project: str = "",
+    environment: str = "",
+    options: dict[str, Any] | None = None,
+    secret: str | None = None,
+) -> Connection:
+    """Add a connection; its secret goes to the keyring, the row holds only where to find it."""
+    name = name.strip()
+    if not name:
+        raise ConnectionProblem("A connection needs a name.")
+    if session.scalars(select(Connection).where(Connection.name == name)).first():
+        raise ConnectionProblem(f"There is already a connection named {name!r}.")
+    kind = ConnectionKind(kind)
+    connection = Connection(
+        name=name, kind=kind, url=url.strip(), project=project.strip(), environment=environment.strip(),
+        options={**(options or {}), "secret_id": uuid.uuid4().hex},
+    )
+    session.add(connection)
+    session.flush()
+    if secret:
+        from launchdesk import secrets
+
+        secrets.set_secret(secret_key(connection), secret)
+    journal.record(session, "connection", f"Connection {name!r} ({kind}) added", details={"url": connection.url})
+    return connection
+
+
+def get_connection(session: Session, name: str) -> Connection:
+    connection = session.scalars(select(Connection).where(Connection.name == name)).first()
+    if connection is None:
+        known = ", ".join(session.scalars(select(Connection.name).order_by(Connection.name))) or "none yet"
+        raise ConnectionProblem(f"There is no connection named {name!r} (connections: {known}).")
+    return connection
+
+
+def read_secret(connection: Connection) -> str:
+    """The connection's secret from the keyring, or a clear error saying how to add it."""
+    from launchdesk import secrets
+
+    value = secrets.get_secret(secret_key(connection))
+    if not value:
+        raise ConnectionProblem(
+            f"The keyring holds no token for connection {connection.name!r}; add it again with its token."
+        )
+    return value
+
+
+def flag_client(connection: Connection, **http_options: Any) -> Any:
+    """An API client for a flag platform connection, with its token from the keyring."""
+    token = read_secret(connection)
+    if connection.kind is ConnectionKind.UNLEASH:
+        from launchdesk.flags.unleash_api import UnleashAdminClient
+
+        return UnleashAdminClient(connection.url, token, **http_options)
+    if connection.kind is ConnectionKind.LAUNCHDARKLY:
+        from launchdesk.flags.launchdarkly_api import LaunchDarklyClient
+
+        if connection.url:
+            return LaunchDarklyClient(token, base_url=connection.url, **http_options)
+        return LaunchDarklyClient(token, **http_options)
+    raise ConnectionProblem(f"Connection {connection.name!r} is a {connection.kind} connection, not a flag platform.")
+
+
+def check_connection(connection: Connection) -> Any:
+    """Reach the platform with the stored token: a ConnectionCheck saying success or exactly what failed."""
+    with flag_client(connection) as client:
+        if connection.kind is ConnectionKind.UNLEASH:
+            return client.test_connection(connection.project)
+        return client.test_connection(connection.project, connection.environment)
