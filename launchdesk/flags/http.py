@@ -1,4 +1,4 @@
-"""The one way flag platform clients call HTTP APIs: timeouts, retries with backoff, a size cap, readable errors."""
+"""The one way LaunchDesk calls HTTP APIs (flag platforms, metric sources): timeouts, retries, readable errors."""
 
 from __future__ import annotations
 
@@ -264,13 +264,21 @@ class PlatformHttp:
                            server_message=message)
 
     def _server_message(self, body: bytes) -> str:
-        """The `message` a JSON error body carries, shortened and with any secret removed; '' if none."""
+        """What a JSON error body says, shortened and with any secret removed; '' if nothing.
+
+        Flag platforms put it in ``message``, Prometheus in ``error``, Datadog in an ``errors`` list.
+        """
         try:
             data = json.loads(body)
         except ValueError:
             return ""
-        message = data.get("message") if isinstance(data, dict) else None
-        if not isinstance(message, str):
+        if not isinstance(data, dict):
+            return ""
+        message = data.get("message") or data.get("error")
+        errors = data.get("errors")
+        if not isinstance(message, str) and isinstance(errors, list):
+            message = "; ".join(e for e in errors if isinstance(e, str))
+        if not isinstance(message, str) or not message:
             return ""
         for secret in self._secrets:
             message = message.replace(secret, "***")
