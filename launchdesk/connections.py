@@ -19,7 +19,8 @@ class ConnectionProblem(Exception):
 def secret_key(connection: Connection) -> str:
     """The keyring entry of a connection: a random id kept in its options, so two workspaces never share one
     by accident, while a copy of a workspace keeps working with the same keyring entry."""
-    return f"{connection.kind}:{connection.options['secret_id']}"
+    secret_id = (connection.options or {}).get("secret_id") or f"connection-{connection.id}"
+    return f"{connection.kind}:{secret_id}"
 
 
 def add_connection(

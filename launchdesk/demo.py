@@ -28,6 +28,7 @@ from launchdesk.models import (
     DecisionKind,
     Delivery,
     DeliveryState,
+    FlagSnapshot,
     Gate,
     GateOutcome,
     JournalEntry,
@@ -41,6 +42,8 @@ from launchdesk.models import (
     Rollout,
     RolloutStatus,
     Setting,
+    SyncRun,
+    SyncStatus,
     TeamMember,
     utcnow,
 )
@@ -117,6 +120,7 @@ def write_demo(
     try:
         with workspace.transaction() as session:
             _Demo(session, random.Random(seed), now).build(accounts)
+        _summarise_snapshots(workspace, now)
     except BaseException:
         workspace.close()
         for leftover in (path, Path(f"{path}-wal"), Path(f"{path}-shm")):
@@ -146,7 +150,8 @@ class _Demo:
         self.by_role: dict[Role, list[str]] = {}
         self.template = load_template()
         self.unleash = Connection(name="Unleash (production)", kind=ConnectionKind.UNLEASH,
-                                  url="http://127.0.0.1:4242", project="default", environment="production")
+                                  url="http://127.0.0.1:4242", project="default", environment="production",
+                                  options={"secret_id": f"demo-{rng.getrandbits(64):016x}"})
 
     def build(self, account_count: int) -> None:
         self.session.add_all([Setting(key="team.timezone", value=TEAM_TIMEZONE),
@@ -160,6 +165,34 @@ class _Demo:
         self._planning_rollout()
         self._mid_rollout()
         self._complete_rollout()
+        self._flag_snapshots()
+
+    # --- what the last flag sync saw ------------------------------------------------------------------------------
+
+    def _flag_snapshots(self) -> None:
+        """Snapshots as a sync of the demo's (imaginary) Unleash would have stored them, so the support lookup
+        and access counts have something to show before anyone connects a real flag platform."""
+        fetched = self.now - dt.timedelta(minutes=40)
+        run = SyncRun(kind="flags", started_at=fetched, finished_at=fetched + dt.timedelta(seconds=2),
+                      status=SyncStatus.OK)
+        self.session.add(run)
+        self.session.flush()
+        internal = {"contextName": "segment", "operator": "IN", "values": ["internal", "design_partner"]}
+        plans = {
+            "smart-scheduling": (False, [_strategy("flexibleRollout", 0, "smart-scheduling")], 0.0),
+            "workflow-automations": (True, [
+                {"name": "default", "parameters": {}, "constraints": [internal], "segments": [], "variants": []},
+                _strategy("flexibleRollout", 25, "workflow-automations"),
+            ], 25.0),
+            "billing-insights": (True, [_strategy("flexibleRollout", 100, "billing-insights")], 100.0),
+        }
+        for flag, (enabled, strategies, percentage) in plans.items():
+            definition = {"name": flag, "project": "default", "type": "release", "environment": "production",
+                          "enabled": enabled, "stale": False, "impressionData": False, "strategies": strategies,
+                          "variants": [], "dependencies": [], "segments": {}}
+            self.session.add(FlagSnapshot(connection=self.unleash, sync_run_id=run.id, flag_key=flag,
+                                          environment="production", fetched_at=fetched, enabled=enabled,
+                                          definition=definition, rollout_percentage=percentage))
 
     # --- accounts -----------------------------------------------------------------------------------------------
 
@@ -451,6 +484,25 @@ class _Demo:
         entry = journal.record(self.session, kind, summary, rollout=rollout,
                                actor=actor or (self.by_role[role][0] if role else "LaunchDesk"), details=details)
         entry.at = min(at, self.now)
+
+
+def _strategy(name: str, rollout: int, group: str) -> dict[str, Any]:
+    return {"name": name, "parameters": {"rollout": str(rollout), "stickiness": "default", "groupId": group},
+            "constraints": [], "segments": [], "variants": []}
+
+
+def _summarise_snapshots(workspace: Any, now: dt.datetime) -> None:
+    """Fill in the access counts of the demo snapshots by evaluating every account, as a sync does."""
+    from launchdesk.access.evaluate import SnapshotEvaluator, compare_snapshots
+
+    with workspace.transaction() as session:
+        for snapshot in session.scalars(select(FlagSnapshot)):
+            diff = compare_snapshots(session, SnapshotEvaluator(snapshot), None, now=now)
+            snapshot.access_summary = {
+                "enabled": diff.counts.enabled, "disabled": diff.counts.disabled,
+                "unpredictable": diff.counts.unpredictable, "gained": len(diff.gained), "lost": 0,
+                "previous_snapshot": None,
+            }
 
 
 def _outcome(gate: Gate, value: float | None, baseline: float | None, count: int) -> GateOutcome:
