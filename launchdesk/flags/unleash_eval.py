@@ -178,7 +178,7 @@ def _compile_constraint(raw: Mapping[str, Any]) -> Constraint:
 
         return Constraint(field_name, text, inv(in_networks))
 
-    return Constraint(field_name, text, _constant(False), f" — unknown operator {op!r} never matches")
+    raise CompileError(f"unknown operator {op!r} on {field_name}")
 
 
 def _ordinal_test(kind: str, target: Any, symbol: str) -> Callable[[str | None], bool]:
@@ -448,7 +448,9 @@ class Strategy:
         return kleene_and(self.gate.decide(flat)[0], known)
 
     def bulk(self, indices: Sequence[int], cols: _Columns) -> tuple[list[int], list[int]]:
+        """(accounts the strategy enables, accounts whose answer cannot be known) among `indices`."""
         unknown: list[int] = []
+        everyone = len(indices) == cols.count
         for constraint in self.constraints:
             column = cols.get(constraint.field)
             if column is None or isinstance(column, _Repeat):
@@ -457,18 +459,21 @@ class Strategy:
                     return [], []
                 if outcome is None:
                     unknown.extend(indices)
-                    indices = []
+                    indices, everyone = [], False
                 continue
-            distinct = set(column) if len(indices) == cols.count else {column[i] for i in indices}
+            # Each distinct value is tested once; accounts then only look their verdict up.
+            if everyone:
+                verdicts = {v: constraint.test(v) for v in set(column)}
+                indices = [i for i, v in enumerate(column) if verdicts[v]]
+                unknown = [i for i, v in enumerate(column) if verdicts[v] is None] if None in verdicts.values() else []
+                everyone = False
+                continue
+            distinct = {column[i] for i in indices}.union(column[i] for i in unknown)
             verdicts = {v: constraint.test(v) for v in distinct}
+            unknown = [i for i in unknown if verdicts[column[i]] is not False]
             if None in verdicts.values():
                 unknown.extend(i for i in indices if verdicts[column[i]] is None)
-            if unknown:
-                unknown = [i for i in unknown if verdicts.get(column[i]) is not False]
-            if len(indices) == cols.count:
-                indices = [i for i, v in enumerate(column) if verdicts[v]]
-            else:
-                indices = [i for i in indices if verdicts[column[i]]]
+            indices = [i for i in indices if verdicts[column[i]]]
         passed, maybe = self.gate.bulk(indices, cols)
         if unknown:
             gate_true, gate_unknown = self.gate.bulk(unknown, cols)
@@ -517,10 +522,11 @@ def _compile_gate(name: str, params: Mapping[str, str], flag_name: str) -> _Gate
         sticky = params.get("stickiness") or "default"
         return _Rollout(f"flexibleRollout {percent}% on {sticky}", percent, chain, group_id)
     if name in ("gradualRolloutUserId", "gradualRolloutSessionId"):
-        percent = _percent(_parse_usize(params.get("percentage")), "percentage")
+        percent = _parse_usize(params.get("percentage"))
         group = params.get("groupId")
         if percent is None or group is None:
             return _Constant(name, False, f"{name} without a valid percentage and groupId")
+        _percent(percent, "percentage")
         sticky = "userId" if name == "gradualRolloutUserId" else "sessionId"
         group_id = grammar_string(str(group), quotes_escaped=False)
         return _Rollout(f"{name} {percent}%", percent, (sticky,), group_id)
@@ -563,9 +569,14 @@ class Feature:
         return names
 
 
-def compile_feature(raw: Mapping[str, Any], segments: Mapping[int, Any]) -> Feature:
-    """Compile a client-API (or admin-API, with "disabled" strategies) feature into predicates."""
+def compile_feature(raw: Mapping[str, Any], segments: Mapping[int, Any], *, evaluated_as: str | None = None) -> Feature:
+    """Compile a client-API (or admin-API, with "disabled" strategies) feature into predicates.
+
+    `evaluated_as` names the flag whose evaluation asks: the engine evaluates a parent flag for a
+    dependency with the child's name as the default rollout group, and so must we.
+    """
     name = str(raw.get("name"))
+    group_default = evaluated_as or name
     active = [s for s in (raw.get("strategies") or []) if not s.get("disabled")]
     # The server sends strategies sorted by sortOrder; the order decides which strategy's variants apply.
     active.sort(key=lambda s: s.get("sortOrder") if isinstance(s.get("sortOrder"), int) else 0)
@@ -579,23 +590,24 @@ def compile_feature(raw: Mapping[str, Any], segments: Mapping[int, Any]) -> Feat
     )
     try:
         for index, raw_strategy in enumerate(active, start=1):
-            feature.strategies.append(_compile_strategy(index, raw_strategy, segments, name))
+            feature.strategies.append(_compile_strategy(index, raw_strategy, segments, name, group_default))
     except CompileError as exc:
         feature.strategies = []
         feature.compile_error = str(exc)
     return feature
 
 
-def _compile_strategy(index: int, raw: Mapping[str, Any], segments: Mapping[int, Any], flag_name: str) -> Strategy:
+def _compile_strategy(
+    index: int, raw: Mapping[str, Any], segments: Mapping[int, Any], flag_name: str, group_default: str
+) -> Strategy:
     name = str(raw.get("name"))
     params = {k: v for k, v in (raw.get("parameters") or {}).items() if v is not None}
-    gate = _compile_gate(name, params, flag_name)
+    gate = _compile_gate(name, params, group_default)
     raw_constraints = list(raw.get("constraints") or [])
     for segment_id in raw.get("segments") or []:
         if segment_id not in segments:
-            gate = _Constant(name, False, f"segment {segment_id} does not exist, so this strategy is off")
-            raw_constraints = []
-            break
+            # The engine switches the whole flag off, not just this strategy.
+            raise CompileError(f"strategy {index} uses segment {segment_id}, which does not exist")
         raw_constraints.extend(segments[segment_id].get("constraints") or [])
     constraints = [_compile_constraint(c) for c in raw_constraints]
     variants = raw.get("variants")
@@ -622,8 +634,10 @@ class UnleashSnapshot:
         static_context: Mapping[str, Any] | None = None,
     ) -> None:
         """`static_context` is what the application's SDK adds to every context (appName, environment)."""
-        segment_map = {s["id"]: s for s in segments}
-        self.features = {str(f.get("name")): compile_feature(f, segment_map) for f in features}
+        self._segments = {s["id"]: s for s in segments}
+        self._raw = {str(f.get("name")): f for f in features}
+        self.features = {name: compile_feature(raw, self._segments) for name, raw in self._raw.items()}
+        self._parents: dict[tuple[str, str], Feature] = {}
         self.environment = environment
         self.static_context = dict(static_context or {})
 
@@ -711,11 +725,11 @@ class UnleashSnapshot:
             expected = True if expected is None else bool(expected)
             parent_enabled: Tri = False
             if parent.enabled and not parent.compile_error:
-                parent_enabled = self._strategies(parent, flat, explain=False)[0]
+                parent_enabled = self._strategies(self._parent_view(parent_name, feature.name), flat, False)[0]
             variants_ok: Tri = True
             wanted = dependency.get("variants")
             if wanted is not None and wanted:
-                names = _variant_outcomes(parent, flat)
+                names = _variant_outcomes(self._parent_view(parent_name, feature.name), flat)
                 if names is _UNKNOWN:
                     variants_ok = None
                 elif names is not None:
@@ -731,6 +745,11 @@ class UnleashSnapshot:
                 reasons.append(f"whether flag {parent_name} is {state} cannot be known in advance")
                 result = None
         return result, "; ".join(reasons)
+
+    def _parent_view(self, parent: str, child: str) -> Feature:
+        if (parent, child) not in self._parents:
+            self._parents[parent, child] = compile_feature(self._raw[parent], self._segments, evaluated_as=child)
+        return self._parents[parent, child]
 
     # -- many accounts --------------------------------------------------------------------------------
 
