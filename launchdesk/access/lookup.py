@@ -87,6 +87,8 @@ def lookup(
     accounts = search_accounts(session, query, limit=limit)
     if not accounts:
         return []
+    # No eager loading: a lookup pane keeps its session, whose identity map already holds each rollout's
+    # phases and cohorts after the first lookup, so later keystrokes cost only the search and the snapshot query.
     rollouts_q = select(Rollout).order_by(Rollout.name)
     if rollout_name:
         rollouts_q = rollouts_q.where(Rollout.name == rollout_name)
