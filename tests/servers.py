@@ -239,3 +239,82 @@ def secret_service() -> object:
     if not chained or not isinstance(chained[0], SecretService.Keyring):
         unavailable(f"The Secret Service keyring is not the active keyring (found {backend.name})")
     return backend
+
+
+# --- Prometheus -------------------------------------------------------------------------------------------------
+
+from exporter import TestExporter  # noqa: E402
+
+PROMETHEUS_START_DEADLINE = 30.0  # seconds until ready and two scrapes of the exporter (about 7 s here)
+
+
+@dataclass
+class PrometheusServer:
+    """A Prometheus scraping its own test exporter (tests/exporter.py) every second."""
+
+    base_url: str
+    exporter: TestExporter  # set its traffic to move the gates
+    log_path: Path
+
+
+@pytest.fixture(scope="session")
+def prometheus_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PrometheusServer]:
+    """Prometheus and its exporter, shared by the session (the first scrape comes about 6 s after start).
+
+    A test that changes the exporter's traffic sets it at its start: what it reads back over a rate() window
+    still holds the traffic of that window's length before.
+    """
+    binary = shutil.which("prometheus")
+    if binary is None:
+        unavailable("Prometheus is not installed (no prometheus binary; Debian package prometheus)")
+    folder = tmp_path_factory.mktemp("prometheus")
+    exporter = TestExporter()
+    config, log_path = folder / "prometheus.yml", folder / "prometheus.log"
+    config.write_text(
+        "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\n"
+        "scrape_configs:\n  - job_name: exporter\n    static_configs:\n"
+        f"      - targets: ['{exporter.address}']\n"
+    )
+    base_url = f"http://127.0.0.1:{free_port()}"
+    with open(log_path, "wb") as log:
+        process = subprocess.Popen(
+            [binary, f"--config.file={config}", f"--storage.tsdb.path={folder / 'data'}",
+             f"--web.listen-address={base_url.removeprefix('http://')}"],
+            stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+        )
+    try:
+        _wait_for_prometheus(process, base_url, log_path, exporter)
+        yield PrometheusServer(base_url, exporter, log_path)
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+        exporter.stop()
+
+
+def _wait_for_prometheus(
+    process: subprocess.Popen[bytes], base_url: str, log_path: Path, exporter: TestExporter
+) -> None:
+    import httpx
+
+    deadline = time.monotonic() + PROMETHEUS_START_DEADLINE
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            unavailable(f"Prometheus exited ({process.returncode}) at start:\n{log_tail(log_path)}")
+        # Two scrapes: Prometheus runs, and rate() has the two samples it needs.
+        if exporter.wait_for_scrapes(2, timeout=0.5):
+            try:
+                if httpx.get(f"{base_url}/-/ready", timeout=2).status_code == 200:
+                    return
+            except httpx.TransportError:
+                pass
+            exporter.wait_for_next_scrape(timeout=1)
+    unavailable(
+        f"Prometheus did not scrape the exporter within {PROMETHEUS_START_DEADLINE:g} s:\n{log_tail(log_path)}"
+    )
+
+
+__all__ += ["PrometheusServer", "prometheus_server"]
