@@ -241,3 +241,49 @@ def test_agrees_with_the_sdk_on_generated_flags_and_accounts(make_client):
     print(f"\nUnleash oracle: {dict(tally)}")
     assert tally["agreed"] > 20000
     assert tally["unpredictable_random"] > 0  # the generator does exercise the honest "unpredictable" path
+
+
+REGEX_PATTERNS = [
+    # translated exactly
+    "^pro$", "pro$", "^(?i)pro", "(?i)PRO|plan", "a(?i)b|c", "(?m)^foo$", "^(?s)a.b$", "^a.b$", "\\Aab\\z",
+    "^[[:alpha:]]+$", "[[:digit:][:upper:]]", "^[^a-c]+$", "[]a]", "[a-]", "[\\d-]", "\\bcat\\b", "\\Bat",
+    "^\\d+$", "^\\w+$", "\\s", "^.{2,3}$", "a{2}", "a+?b", "(?P<word>pro)", "(?<word>pro)", "\\x41", "\\x{e9}",
+    "\\u00E9", "[\\x41-\\x43]+", "^(a|ab)(c|bcd)$", "(?i:É)", "(?-i:a)b", "(?im)^PRO$", "", "^$", "\\.", "\\-",
+    "[.]", "\\t", "(?s:.)", "^[a-z]*$",
+    # rejected by the Rust engine: never match (inversion still applies)
+    "(unclosed", "unopened)", "^(?=a)", "(?!a)", "(?<=a)b", "^(a)\\1$", "a{,3}", "a{", "\\Z", "\\Q.\\E", "*a",
+    "[z-a]", "[\\w-z]", "(?#comment)", "(?ii)a", "\\e",
+    # Rust features Python cannot mirror: unpredictable
+    "\\pL+", "\\p{Greek}", "[a&&b]", "[a[bc]]", "x++", "(?x) a", "(?U)a+", "\\<pro", "[[:^alpha:]]x",
+]  # fmt: skip
+REGEX_SUBJECTS = ["pro", "PRO", "Pro plan", "plan", "a\nfoo\nb", "foo\n", "ab\n", "abc", "aB", "AbC", "aa",
+                  "aab", "a-b", "a.b", "é", "É", "٣", "x y", "", "cat", "concatenate", "A", "\t", "ab", "abcd",
+                  "user123", "straße", "Ωμέγα", "]", "-", "5"]  # fmt: skip
+
+
+def test_regex_constraints_agree_with_the_sdk(make_client):
+    features = []
+    for n, pattern in enumerate(REGEX_PATTERNS):
+        for inverted in (False, True):
+            for ignore_case in (False, True):
+                constraint = {"contextName": "plan", "operator": "REGEX", "value": pattern,
+                              "inverted": inverted, "caseInsensitive": ignore_case}  # fmt: skip
+                features.append({"name": f"re-{n}-{inverted}-{ignore_case}", "enabled": True,
+                                 "strategies": [{"name": "default", "constraints": [constraint]}]})  # fmt: skip
+    payload = {"version": 2, "features": features}
+    client = make_client(payload)
+    ours = UnleashSnapshot.from_payload(payload, static_context=STATIC_CONTEXT)
+    agreed = unpredictable = 0
+    for feature in features:
+        for subject in REGEX_SUBJECTS:
+            context = {"userId": "u1", "properties": {"plan": subject}}
+            answer = ours.explain(feature["name"], context)
+            if answer.enabled is None:
+                assert answer.code == "unsupported_constraint", answer
+                unpredictable += 1
+                continue
+            assert answer.enabled == client.is_enabled(feature["name"], context), (feature, subject, answer)
+            agreed += 1
+    # The last nine patterns are the unsupported ones, and only they.
+    assert unpredictable == 9 * 4 * len(REGEX_SUBJECTS)
+    assert agreed == (len(REGEX_PATTERNS) - 9) * 4 * len(REGEX_SUBJECTS)
