@@ -14,7 +14,7 @@ import pytest
 
 from launchdesk.flags.launchdarkly_eval import LaunchDarklySnapshot
 
-ldclient = pytest.importorskip("ldclient")
+pytest.importorskip("ldclient")
 from ldclient import Context  # noqa: E402
 from ldclient.client import LDClient  # noqa: E402
 from ldclient.config import Config  # noqa: E402

@@ -21,10 +21,6 @@ class Evaluation:
     variation: int | None = None  # LaunchDarkly: the index of the served variation
     value: Any = None  # LaunchDarkly: the served variation's value
 
-    @property
-    def predictable(self) -> bool:
-        return self.enabled is not None
-
 
 def kleene_and(left: bool | None, right: bool | None) -> bool | None:
     """Three-valued AND: False wins, then unknown."""

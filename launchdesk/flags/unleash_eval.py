@@ -779,8 +779,12 @@ class UnleashSnapshot:
         Equivalent to `is_enabled` per account, much faster: constraints run once per distinct value.
         """
         now_text = _as_text(now if now is not None else datetime.now(timezone.utc))
-        if isinstance(columns.get("currentTime"), str):
-            columns = {**columns, "currentTime": _Repeat(str(columns["currentTime"]), count)}
+        times = columns.get("currentTime")
+        if isinstance(times, str):
+            columns = {**columns, "currentTime": _Repeat(times, count)}
+        elif times is not None and None in times:
+            # The SDK stamps a context without currentTime with the time of the check.
+            columns = {**columns, "currentTime": [now_text if t is None else t for t in times]}
         cols = _Columns(columns, count, now_text)
         feature = self.features.get(flag)
         if feature is None or not feature.enabled or feature.compile_error:

@@ -156,10 +156,6 @@ class Network:
         shift = (32 if self.version == 4 else 128) - self.prefix
         return int(address) >> shift == self.masked
 
-    def __str__(self) -> str:
-        width, kind = (32, ipaddress.IPv4Address) if self.version == 4 else (128, ipaddress.IPv6Address)
-        return f"{kind(self.masked << (width - self.prefix))}/{self.prefix}"
-
 
 def parse_network(text: str) -> Network | None:
     """An "address" or "address/prefix" as the engine reads IN_CIDR values and remoteAddress IPs, or None."""
@@ -214,21 +210,18 @@ def grammar_string(text: str, *, quotes_escaped: bool) -> str:
     """The string the engine's rule grammar reads back from `text` written between double quotes.
 
     The engine writes constraint values with their quotes escaped, but user ids, IPs, group ids and context
-    names as they are. A trailing backslash or a bare quote breaks the rule: CompileError.
+    names as they are. The grammar takes backslash-quote as an escaped quote and ends the string at the
+    first other quote: a bare quote or a trailing backslash breaks the rule (CompileError).
     """
     raw = text.replace('"', '\\"') if quotes_escaped else text
+    written = raw + '"'
     i = 0
-    while i < len(raw):
-        if raw.startswith('\\"', i):
-            i += 2
-        elif raw[i] == '"':
-            raise CompileError(f"{text!r} contains a quote the rule grammar cannot read")
-        else:
-            i += 1
-    if raw.endswith("\\") and not raw.endswith('\\"'):
-        raise CompileError(f"{text!r} ends with a backslash the rule grammar cannot read")
-    if raw.endswith('\\"') and not quotes_escaped:
-        raise CompileError(f"{text!r} ends with a backslash the rule grammar cannot read")
+    while written[i] != '"':
+        i += 2 if written.startswith('\\"', i) else 1
+        if i >= len(written):
+            raise CompileError(f"{text!r} ends with a backslash the rule grammar cannot read")
+    if i != len(written) - 1:
+        raise CompileError(f"{text!r} contains a quote the rule grammar cannot read")
     return raw.replace('\\"', '"')
 
 
