@@ -1,4 +1,4 @@
-"""Gates on a real Prometheus (Debian's binary) scraping a test exporter: values, errors, and gates that flip to fail."""
+"""Gates on a real Prometheus (Debian's binary) scraping a test exporter: values, errors, gates that flip to fail."""
 
 from __future__ import annotations
 
@@ -146,7 +146,8 @@ def test_error_rate_and_p99_gates_go_from_pass_to_fail_and_block_the_next_go(
                 results = evaluate_rollout(session, session.get(Rollout, rollout_id))
             return {r.name: r.outcome for r in results}
 
-        passing = wait_for(prometheus_server, "all gates passing", evaluate, lambda o: set(o.values()) == {GateOutcome.PASS})
+        passing = wait_for(prometheus_server, "all gates passing", evaluate,
+                           lambda o: set(o.values()) == {GateOutcome.PASS})
         assert passing["Support tickets"] == GateOutcome.PASS  # 22 < 2 × 20
 
         with ws.transaction() as session:

@@ -158,7 +158,7 @@ def record_decision(
         summary += (" (all gates pass)" if results else "") + f": {why}"
     journal.record(session, f"decision.{kind.value}", summary, rollout=phase.rollout_id, actor=name, details={
         "decision_id": decision.id, "phase": phase.name, "phase_id": phase.id, "kind": kind.value,
-        "by": name, "role": role, "why": why, "overridden": bool(blockers), "override_reason": override or None,
+        "by": name, "role": role, "why": why, "overridden": bool(blockers), "override_reason": override if blockers else None,
         "status_from": before.value, "status_to": after.value, "snapshot": decision.gate_snapshot,
     })
     return decision
