@@ -39,6 +39,8 @@ class SnapshotEvaluator:
         self.flag = snapshot.flag_key
         self.environment = snapshot.environment
         self.fetched_at = snapshot.fetched_at
+        # LaunchDarkly contexts have a kind; B2B flags often target "organization" contexts.
+        self.context_kind = str((snapshot.connection.options or {}).get("context_kind") or "user")
         definition = snapshot.definition
         if self.kind is ConnectionKind.UNLEASH:
             from launchdesk.flags.unleash_eval import UnleashSnapshot
@@ -48,9 +50,10 @@ class SnapshotEvaluator:
             )
             self.fields = self._unleash.fields(self.flag) - {"currentTime"}
         elif self.kind is ConnectionKind.LAUNCHDARKLY:
-            from launchdesk.flags.launchdarkly_eval import LaunchDarklyFlag
+            from launchdesk.flags.launchdarkly_eval import LaunchDarklySnapshot
 
-            self._ld = LaunchDarklyFlag(definition, environment=self.environment)
+            segments = [{"key": key, **segment} for key, segment in (definition.get("segments") or {}).items()]
+            self._ld = LaunchDarklySnapshot([definition], segments, environment=self.environment)
             self.fields = set()
         else:
             raise ValueError(f"{self.kind} is not a flag platform")
@@ -58,7 +61,7 @@ class SnapshotEvaluator:
     def explain(self, context: dict[str, Any], now: dt.datetime | None = None) -> Evaluation:
         if self.kind is ConnectionKind.UNLEASH:
             return self._unleash.explain(self.flag, _unleash_context(context), now=now)
-        return self._ld.explain(_ld_context(context))
+        return self._ld.explain(self.flag, _ld_context(context, self.context_kind))
 
     def evaluate_rows(self, rows: list[tuple[str, dict[str, Any]]], now: dt.datetime | None = None) -> list[Tri]:
         """Answers for (user id, attributes) rows, in order."""
@@ -67,7 +70,10 @@ class SnapshotEvaluator:
             for field in self.fields - {"userId"}:
                 columns[field] = [_text(attrs.get(field)) for _, attrs in rows]
             return self._unleash.evaluate_columns(self.flag, columns, len(rows), now=now)
-        return [self._ld.explain(_ld_context({"key": uid, "attributes": attrs})).enabled for uid, attrs in rows]
+        kind = self.context_kind
+        return self._ld.evaluate_many(
+            self.flag, (_ld_context({"key": uid, "attributes": attrs}, kind) for uid, attrs in rows)
+        )
 
 
 def _text(value: Any) -> str | None:
@@ -79,9 +85,28 @@ def _unleash_context(context: dict[str, Any]) -> dict[str, Any]:
     return {"userId": context["key"], "properties": properties}
 
 
-def _ld_context(context: dict[str, Any]) -> dict[str, Any]:
-    attributes = {k: v for k, v in context["attributes"].items() if v not in (None, "")}
-    ld = {"kind": "user", "key": context["key"], **attributes}
+def typed_attribute(value: Any) -> Any:
+    """CSV gives text; LaunchDarkly's numeric and boolean clauses need numbers and booleans. Text that reads
+    as a number or as true/false is sent as one, as the application's SDK would have it."""
+    if not isinstance(value, str):
+        return value
+    lowered = value.strip().lower()
+    if lowered in ("true", "false"):
+        return lowered == "true"
+    try:
+        number = float(value)
+    except ValueError:
+        return value
+    if number != number or number in (float("inf"), float("-inf")):
+        return value
+    return int(number) if number.is_integer() and "." not in value and "e" not in lowered else number
+
+
+def _ld_context(context: dict[str, Any], kind: str) -> dict[str, Any]:
+    attributes = {
+        k: typed_attribute(v) for k, v in context["attributes"].items() if v not in (None, "") and k not in ("kind", "key")
+    }
+    ld = {"kind": kind, "key": context["key"], **attributes}
     if context.get("name"):
         ld.setdefault("name", context["name"])
     if context.get("email"):
