@@ -110,13 +110,13 @@ def _compile_constraint(raw: Mapping[str, Any]) -> Constraint:
     values = [str(v) for v in (raw.get("values") or [])]
     single = raw.get("value")
     shown_values = "[" + ", ".join(values) + "]"
-    text = ("NOT " if inverted else "") + f"{field_name} {op} " + (shown_values if single is None else str(single))
+    shown = shown_values if op in ("IN", "NOT_IN", "IN_CIDR") or op in _STRING_OPERATORS else str(single)
+    text = ("NOT " if inverted else "") + f"{field_name} {op} {shown}"
 
     def inv(test: Callable[[str | None], bool]) -> Callable[[str | None], bool]:
         return (lambda v: not test(v)) if inverted else test
 
     if op in ("IN", "NOT_IN"):
-        text = ("NOT " if inverted else "") + f"{field_name} {op} {shown_values}"
         allowed = frozenset(grammar_string(v, quotes_escaped=True) for v in values)
         if not allowed:
             # The engine's empty list ignores the context entirely.
@@ -126,7 +126,6 @@ def _compile_constraint(raw: Mapping[str, Any]) -> Constraint:
         return Constraint(field_name, text, inv(lambda v: v is None or v not in allowed))
 
     if op in _STRING_OPERATORS:
-        text = ("NOT " if inverted else "") + f"{field_name} {op} {shown_values}"
         if ignore_case:
             text += " (ignoring case)"
         if not values:
@@ -167,7 +166,6 @@ def _compile_constraint(raw: Mapping[str, Any]) -> Constraint:
         return Constraint(field_name, text, inv(lambda v: v is not None and search(v) is not None))
 
     if op == "IN_CIDR":
-        text = ("NOT " if inverted else "") + f"{field_name} {op} {shown_values}"
         if not values:
             raise CompileError(f"IN_CIDR on {field_name} has no values")
         networks = [n for n in map(parse_network, values) if n is not None]
@@ -181,22 +179,33 @@ def _compile_constraint(raw: Mapping[str, Any]) -> Constraint:
     raise CompileError(f"unknown operator {op!r} on {field_name}")
 
 
+_F64_EPSILON = 2.220446049250313e-16  # NUM_EQ is |a - b| < f64::EPSILON in the engine
+_COMPARE: dict[str, Callable[[Any, Any], bool]] = {
+    "==": lambda a, b: a == b,
+    ">": lambda a, b: a > b,
+    ">=": lambda a, b: a >= b,
+    "<": lambda a, b: a < b,
+    "<=": lambda a, b: a <= b,
+}
+
+
 def _ordinal_test(kind: str, target: Any, symbol: str) -> Callable[[str | None], bool]:
-    compare: Callable[[Any, Any], bool] = {
-        "==": lambda a, b: a == b,
-        ">": lambda a, b: a > b,
-        ">=": lambda a, b: a >= b,
-        "<": lambda a, b: a < b,
-        "<=": lambda a, b: a <= b,
-    }[symbol]
-    if kind == "number":
-        if symbol == "==":
-            return lambda v: (x := None if v is None else parse_rust_float(v)) is not None and abs(x - target) < 2.220446049250313e-16
-        return lambda v: (x := None if v is None else parse_rust_float(v)) is not None and compare(x, target)
-    if kind == "date":
-        return lambda v: (x := None if v is None else parse_chrono_datetime(v)) is not None and compare(x, target)
-    key = target.key()
-    return lambda v: (x := None if v is None else parse_rust_semver(v)) is not None and compare(x.key(), key)
+    parse: Callable[[str], Any] = {
+        "number": parse_rust_float,
+        "date": parse_chrono_datetime,
+        "semver": lambda v: None if (version := parse_rust_semver(v)) is None else version.key(),
+    }[kind]
+    if kind == "semver":
+        target = target.key()
+    compare = _COMPARE[symbol]
+    if kind == "number" and symbol == "==":
+        compare = lambda a, b: abs(a - b) < _F64_EPSILON  # noqa: E731
+
+    def test(value: str | None) -> bool:
+        parsed = None if value is None else parse(value)
+        return parsed is not None and compare(parsed, target)
+
+    return test
 
 
 # --- strategies ----------------------------------------------------------------------------------------
