@@ -220,23 +220,25 @@ def test_an_unchanged_newest_point_is_stored_once_and_a_new_one_flips_the_gate(a
 def test_the_connection_reads_both_keys_from_the_keyring_and_the_site_picks_the_address(
     api: LoopbackHttp, secret_service: object
 ) -> None:
+    from launchdesk.connections import secret_key
     from launchdesk.secrets import delete_secret, set_secret
 
-    name = f"test-datadog-{uuid.uuid4().hex[:8]}"
-    set_secret(name, f"{API_KEY}\n{APP_KEY}\n")
+    options = {"secret_id": uuid.uuid4().hex, "site": "datadoghq.eu"}
+    connection = Connection(name="Datadog EU", kind=ConnectionKind.DATADOG, url=api.url, options=options)
+    set_secret(secret_key(connection), f"{API_KEY} {APP_KEY}")  # one line, as `connection add` reads it
     try:
         api.route("/api/v1/query", json_answer(200, documented_answer([[ms(utcnow()), 1.0]])))
-        connection = Connection(name=name, kind=ConnectionKind.DATADOG, url=api.url,
-                                options={"site": "datadoghq.eu"})
         with DatadogClient.for_connection(connection) as dd:
             dd.query(QUERY, utcnow() - dt.timedelta(minutes=5), utcnow())
         assert api.requests[0].headers["DD-API-KEY"] == API_KEY
         assert api.requests[0].headers["DD-APPLICATION-KEY"] == APP_KEY
-        eu = Connection(name=name, kind=ConnectionKind.DATADOG, url="", options={"site": "datadoghq.eu"})
+        eu = Connection(name="Datadog EU", kind=ConnectionKind.DATADOG, url="", options=options)
         with DatadogClient.for_connection(eu) as dd:
             assert dd.http.base_url == "https://api.datadoghq.eu"
     finally:
-        delete_secret(name)
+        delete_secret(secret_key(connection))
+    with pytest.raises(AuthError, match="holds no Datadog keys"):
+        DatadogClient.for_connection(connection)
 
 
 def test_sites_and_key_pairs() -> None:

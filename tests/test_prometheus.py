@@ -235,51 +235,66 @@ def prometheus_api() -> Iterator[LoopbackHttp]:
 
 
 @pytest.fixture
-def keyring_entry(secret_service: object) -> Iterator[str]:
-    from launchdesk.secrets import delete_secret
+def connection_for(secret_service: object, prometheus_api: LoopbackHttp) -> Iterator[Callable[..., Connection]]:
+    """Makes a Prometheus connection to the loopback API, its secret (if any) in the real keyring."""
+    from launchdesk.connections import secret_key
+    from launchdesk.secrets import delete_secret, set_secret
 
-    name = f"test-prometheus-{uuid.uuid4().hex[:8]}"
-    yield name
-    delete_secret(name)
+    made: list[Connection] = []
+
+    def make(secret: str | None, **options: str) -> Connection:
+        connection = Connection(name="Prometheus (auth)", kind=ConnectionKind.PROMETHEUS, url=prometheus_api.url,
+                                options={"secret_id": uuid.uuid4().hex, **options})
+        if secret:
+            set_secret(secret_key(connection), secret)
+        made.append(connection)
+        return connection
+
+    yield make
+    for connection in made:
+        delete_secret(secret_key(connection))
 
 
-@pytest.mark.parametrize("auth", ["bearer", "basic"])
-def test_the_keyring_secret_signs_the_requests(prometheus_api: LoopbackHttp, keyring_entry: str, auth: str) -> None:
+@pytest.mark.parametrize(("options", "scheme"), [
+    ({"auth": "bearer"}, "bearer"),
+    ({"auth": "basic", "username": "launchdesk"}, "basic"),
+    ({}, "bearer"),  # no sign-in kind given: a secret in the keyring is a bearer token
+    ({"username": "launchdesk"}, "basic"),  # ... or a password with a user name
+])
+def test_the_keyring_secret_signs_the_requests(
+    prometheus_api: LoopbackHttp, connection_for: Callable[..., Connection], options: dict[str, str], scheme: str
+) -> None:
     import base64
 
-    from launchdesk.secrets import set_secret
-
     secret = secrets.token_hex(12)
-    set_secret(keyring_entry, secret)
-    connection = Connection(name=keyring_entry, kind=ConnectionKind.PROMETHEUS, url=prometheus_api.url,
-                            options={"auth": auth, "username": "launchdesk"})
-    with PrometheusClient.for_connection(connection) as client:
+    with PrometheusClient.for_connection(connection_for(secret, **options)) as client:
         assert client.query("scalar(up)")[0].points[0].value == 4.5
     sent = prometheus_api.requests[0].headers["Authorization"]
-    if auth == "bearer":
+    if scheme == "bearer":
         assert sent == f"Bearer {secret}"
     else:
         assert sent == "Basic " + base64.b64encode(f"launchdesk:{secret}".encode()).decode()
 
 
-def test_a_refused_password_is_an_auth_error_without_the_password(
-    prometheus_api: LoopbackHttp, keyring_entry: str
-) -> None:
-    from launchdesk.secrets import set_secret
+def test_without_a_secret_nothing_is_signed(prometheus_api: LoopbackHttp,
+                                            connection_for: Callable[..., Connection]) -> None:
+    with PrometheusClient.for_connection(connection_for(None)) as client:
+        client.query("up")
+    assert "Authorization" not in prometheus_api.requests[0].headers
 
+
+def test_a_refused_password_is_an_auth_error_without_the_password(
+    prometheus_api: LoopbackHttp, connection_for: Callable[..., Connection]
+) -> None:
     secret = secrets.token_hex(12)
-    set_secret(keyring_entry, secret)
     prometheus_api.route("/api/v1/query", json_answer(401, {"status": "error", "error": f"bad password {secret}"}))
-    connection = Connection(name=keyring_entry, kind=ConnectionKind.PROMETHEUS, url=prometheus_api.url,
-                            options={"auth": "basic", "username": "launchdesk"})
+    connection = connection_for(secret, auth="basic", username="launchdesk")
     with PrometheusClient.for_connection(connection) as client, pytest.raises(AuthError) as caught:
         client.query("up")
     assert "401" in str(caught.value) and secret not in str(caught.value)
     assert "bad password ***" in str(caught.value)
 
 
-def test_a_missing_keyring_secret_is_said_plainly(keyring_entry: str) -> None:
-    connection = Connection(name=keyring_entry, kind=ConnectionKind.PROMETHEUS, url="http://127.0.0.1:9",
-                            options={"auth": "bearer"})
-    with pytest.raises(AuthError, match="holds no token"):
-        PrometheusClient.for_connection(connection)
+def test_a_missing_keyring_secret_is_said_plainly(connection_for: Callable[..., Connection]) -> None:
+    with pytest.raises(AuthError, match="holds no token for the connection 'Prometheus \\(auth\\)'"):
+        PrometheusClient.for_connection(connection_for(None, auth="bearer"))

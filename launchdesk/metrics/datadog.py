@@ -1,9 +1,9 @@
 """Datadog as a metric source: the v1 timeseries query (``GET /api/v1/query``) and a gate's measurement from it.
 
 A ``datadog`` connection names its site in ``options["site"]`` (``datadoghq.com``, ``datadoghq.eu``,
-``us5.datadoghq.com``...; the API lives at ``https://api.<site>``); a non-empty ``url`` overrides that address
-(a proxy). The keyring holds both keys for the connection as one secret: the API key and the application key,
-separated by white space (two lines, as ``launchdesk-cli connection add`` reads them from stdin).
+``us5.datadoghq.com``...; the API lives at ``https://api.<site>``); a non-empty ``url`` (such as
+``https://api.datadoghq.eu``) overrides that. The keyring holds both keys for the connection as one secret: the
+API key and the application key separated by a space (one line, as ``launchdesk-cli connection add`` reads it).
 
 The documented answer is ``{"status": "ok", "res_type": "time_series", "series": [{"metric", "scope",
 "tag_set", "pointlist": [[<ms since epoch>, <value or null>], ...], ...}], "from_date", "to_date", "query"}``;
@@ -34,11 +34,11 @@ def api_url(site: str) -> str:
 
 
 def split_keys(secret: str) -> tuple[str, str]:
-    """The API key and the application key from the connection's keyring secret (two words)."""
+    """The API key and the application key from the connection's keyring secret ("API_KEY APPLICATION_KEY")."""
     parts = secret.split()
     if len(parts) != 2:
         raise AuthError("The keyring entry of a Datadog connection must hold the API key and the application key, "
-                        f"separated by a space or a new line (found {len(parts)} part(s)).")
+                        f"separated by a space (found {len(parts)} part(s)).")
     return parts[0], parts[1]
 
 
@@ -54,11 +54,12 @@ class DatadogClient:
     def for_connection(cls, connection: Connection, **http_options: Any) -> DatadogClient:
         """A client for a ``datadog`` connection, its keys read from the keyring."""
         from launchdesk import secrets
+        from launchdesk.connections import secret_key
 
-        secret = secrets.get_secret(connection.name)
+        secret = secrets.get_secret(secret_key(connection))
         if not secret:
             raise AuthError(f"The keyring holds no Datadog keys for the connection '{connection.name}'. "
-                            "Set them again in the connection's settings.")
+                            "Add the connection again with them.")
         api_key, application_key = split_keys(secret)
         base = connection.url or api_url(str((connection.options or {}).get("site", DEFAULT_SITE)))
         return cls(base, api_key=api_key, application_key=application_key, **http_options)

@@ -1,8 +1,10 @@
 """Prometheus as a metric source: instant and range queries over its HTTP API, and a gate's measurement from them.
 
 A ``prometheus`` connection has the server's base URL (``https://prometheus.example:9090``, or the prefix a proxy
-puts before ``/api/v1``) and, in ``options["auth"]``, how to sign in: ``"none"`` (the default), ``"bearer"``
-(the keyring holds the token) or ``"basic"`` (``options["username"]``; the keyring holds the password).
+puts before ``/api/v1``). How it signs in is ``options["auth"]``: ``"none"``, ``"bearer"`` (the keyring holds the
+token) or ``"basic"`` (``options["username"]``; the keyring holds the password). Without that option the keyring
+decides: a secret there is sent as a bearer token (as a basic-auth password when ``options["username"]`` is set),
+and no secret, or no keyring at all, means no sign-in.
 Prometheus sends sample values as strings; "NaN", "+Inf" and "-Inf" become the float values they name.
 """
 
@@ -49,24 +51,34 @@ class PrometheusClient:
 
     @classmethod
     def for_connection(cls, connection: Connection, **http_options: Any) -> PrometheusClient:
-        """A client for a ``prometheus`` connection, its token or password read from the keyring when it has one."""
+        """A client for a ``prometheus`` connection, its token or password read from the keyring as needed."""
         from launchdesk import secrets
+        from launchdesk.connections import secret_key
 
-        auth = (connection.options or {}).get("auth", "none")
-        if auth not in AUTH_KINDS:
+        options = connection.options or {}
+        auth = options.get("auth")
+        if auth is not None and auth not in AUTH_KINDS:
             raise AuthError(f"The connection '{connection.name}' has an unknown sign-in kind '{auth}' "
                             f"(use one of {', '.join(AUTH_KINDS)}).")
         if auth == "none":
             return cls(connection.url, **http_options)
-        secret = secrets.get_secret(connection.name)
-        if not secret:
-            what = "token" if auth == "bearer" else "password"
-            raise AuthError(f"The keyring holds no {what} for the connection '{connection.name}'. "
-                            "Set it again in the connection's settings.")
+        if auth is None:
+            try:
+                secret = secrets.get_secret(secret_key(connection))
+            except secrets.SecretsUnavailable:
+                secret = None  # a server without sign-in needs no keyring
+            auth = "none" if not secret else "basic" if "username" in options else "bearer"
+        else:
+            secret = secrets.get_secret(secret_key(connection))
+            if not secret:
+                what = "token" if auth == "bearer" else "password"
+                raise AuthError(f"The keyring holds no {what} for the connection '{connection.name}'. "
+                                "Add the connection again with it.")
+        if auth == "none":
+            return cls(connection.url, **http_options)
         if auth == "bearer":
             return cls(connection.url, bearer_token=secret, **http_options)
-        return cls(connection.url, username=str(connection.options.get("username", "")), password=secret,
-                   **http_options)
+        return cls(connection.url, username=str(options.get("username", "")), password=secret, **http_options)
 
     def close(self) -> None:
         self.http.close()
