@@ -17,6 +17,8 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
+from itertools import repeat
+from operator import and_
 from typing import Any
 
 import mmh3
@@ -276,9 +278,19 @@ class _Gate:
     def decide(self, flat: Mapping[str, str]) -> tuple[Tri, str]:
         raise NotImplementedError
 
-    def bulk(self, indices: Sequence[int], cols: _Columns) -> tuple[list[int], list[int]]:
-        """(indices that pass, indices whose answer cannot be known)."""
+    def bulk(self, mask: Iterable[Tri], cols: _Columns, tri: bool) -> list[Tri]:
+        """The strategy's answer per account, given whether its constraints passed (`mask`).
+
+        `tri` says the mask may hold None (a constraint that cannot be evaluated); otherwise it is bools
+        and `m and answer` is the three-valued AND, which keeps the common case at C speed.
+        """
         raise NotImplementedError
+
+    @staticmethod
+    def combine(mask: Iterable[Tri], values: Iterable[Any], answer: Callable[[Any], Tri], tri: bool) -> list[Tri]:
+        if tri:
+            return [kleene_and(m, answer(v)) for m, v in zip(mask, values)]
+        return [m and answer(v) for m, v in zip(mask, values)]
 
 
 @dataclass
@@ -289,10 +301,12 @@ class _Constant(_Gate):
     def decide(self, flat):
         return self.result, self.why or self.label
 
-    def bulk(self, indices, cols):
-        if self.result is None:
-            return [], list(indices)
-        return (list(indices), []) if self.result else ([], [])
+    def bulk(self, mask, cols, tri):
+        if self.result is True:
+            return list(mask)
+        if self.result is False:
+            return [False] * cols.count
+        return [False if m is False else None for m in mask]
 
 
 @dataclass
@@ -305,12 +319,11 @@ class _UserIds(_Gate):
             return True, f"{self.label}: userId {user} is listed"
         return False, f"{self.label}: userId {user if user is not None else '(missing)'} is not listed"
 
-    def bulk(self, indices, cols):
+    def bulk(self, mask, cols, tri):
         column = cols.get("userId")
         if column is None:
-            return [], []
-        allowed = self.user_ids
-        return [i for i in indices if column[i] in allowed], []
+            return [False] * cols.count
+        return self.combine(mask, column, self.user_ids.__contains__, tri)
 
 
 @dataclass
@@ -338,32 +351,27 @@ class _Rollout(_Gate):
             return True, f"{self.label}, bucket {bucket} ≤ {self.percent}"
         return False, f"{self.label}, bucket {bucket} > {self.percent}"
 
-    def bulk(self, indices, cols):
+    def bulk(self, mask, cols, tri):
         fields = tuple(f for f in self.stickiness if f != RANDOM)
         column = cols.coalesce(fields)
-        percent, prefix, murmur = self.percent, self.group_id + ":", mmh3.hash
-        random_fallback = RANDOM in self.stickiness
-        missing: list[int] = []
+        percent = self.percent
+        # The answer for an account without a stickiness value: random (unknown unless 0% or 100%) or no.
+        missing: Tri = False
+        if RANDOM in self.stickiness:
+            missing = None if 0 < percent < 100 else percent >= 100
         if column is None:
-            missing = list(indices)
-            passed: list[int] = []
-        elif percent >= 100:
-            passed = [i for i in indices if column[i] is not None]
-            missing = [i for i in indices if column[i] is None] if random_fallback else []
-        elif percent <= 0:
-            passed = []
-        else:
-            # bucket = hash % 100 + 1 <= percent  <=>  hash % 100 < percent
-            passed = [
-                i for i in indices if (v := column[i]) is not None and murmur(prefix + v, 0, False) % 100 < percent
-            ]
-            if random_fallback:
-                missing = [i for i in indices if column[i] is None]
-        if not random_fallback or not missing or percent <= 0:
-            return passed, []
-        if percent >= 100:
-            return passed + missing, []
-        return passed, missing
+            return _Constant(self.label, missing).bulk(mask, cols, tri)
+        if percent <= 0 or percent >= 100:
+            hit = percent >= 100
+            return self.combine(mask, column, lambda v: hit if v is not None else missing, tri)
+        if tri:
+            return self.combine(mask, column, lambda v: self.bucket(v) <= percent if v is not None else missing, tri)
+        # The hot loop: bucket = hash % 100 + 1 <= percent  <=>  hash % 100 < percent, hashed only if needed.
+        prefix, murmur = self.group_id + ":", mmh3.hash
+        return [
+            m and (murmur(prefix + v, 0, False) % 100 < percent if v is not None else missing)
+            for m, v in zip(mask, column)
+        ]
 
 
 @dataclass
@@ -377,12 +385,8 @@ class _RandomPercent(_Gate):
             return True, f"{self.label}: 100% enables everyone"
         return None, f"{self.label}: random for every check"
 
-    def bulk(self, indices, cols):
-        if self.percent <= 0:
-            return [], []
-        if self.percent >= 100:
-            return list(indices), []
-        return [], list(indices)
+    def bulk(self, mask, cols, tri):
+        return _Constant(self.label, self.decide({})[0]).bulk(mask, cols, tri)
 
 
 @dataclass
@@ -396,12 +400,12 @@ class _Networks(_Gate):
             return True, f"{self.label}: remoteAddress {raw} is listed"
         return False, f"{self.label}: remoteAddress {raw if raw is not None else '(missing)'} is not listed"
 
-    def bulk(self, indices, cols):
+    def bulk(self, mask, cols, tri):
         column = cols.get("remoteAddress")
         if column is None:
-            return [], []
-        verdicts = {v: self.decide({"remoteAddress": v})[0] if v is not None else False for v in set(column)}
-        return [i for i in indices if verdicts[column[i]]], []
+            return [False] * cols.count
+        verdicts = {v: v is not None and self.decide({"remoteAddress": v})[0] for v in set(column)}
+        return self.combine(mask, column, verdicts.__getitem__, tri)
 
 
 @dataclass
@@ -456,38 +460,30 @@ class Strategy:
                 known = None
         return kleene_and(self.gate.decide(flat)[0], known)
 
-    def bulk(self, indices: Sequence[int], cols: _Columns) -> tuple[list[int], list[int]]:
-        """(accounts the strategy enables, accounts whose answer cannot be known) among `indices`."""
-        unknown: list[int] = []
-        everyone = len(indices) == cols.count
+    def bulk(self, cols: _Columns) -> list[Tri]:
+        """The strategy's answer for every account. Each constraint runs once per distinct value."""
+        masks: list[Iterable[Tri]] = []
+        tri = False
         for constraint in self.constraints:
             column = cols.get(constraint.field)
             if column is None or isinstance(column, _Repeat):
                 outcome = constraint.test(None if column is None else column.value)
                 if outcome is False:
-                    return [], []
+                    return [False] * cols.count
                 if outcome is None:
-                    unknown.extend(indices)
-                    indices, everyone = [], False
+                    masks.append(repeat(None, cols.count))
+                    tri = True
                 continue
-            # Each distinct value is tested once; accounts then only look their verdict up.
-            if everyone:
-                verdicts = {v: constraint.test(v) for v in set(column)}
-                indices = [i for i, v in enumerate(column) if verdicts[v]]
-                unknown = [i for i, v in enumerate(column) if verdicts[v] is None] if None in verdicts.values() else []
-                everyone = False
-                continue
-            distinct = {column[i] for i in indices}.union(column[i] for i in unknown)
-            verdicts = {v: constraint.test(v) for v in distinct}
-            unknown = [i for i in unknown if verdicts[column[i]] is not False]
-            if None in verdicts.values():
-                unknown.extend(i for i in indices if verdicts[column[i]] is None)
-            indices = [i for i in indices if verdicts[column[i]]]
-        passed, maybe = self.gate.bulk(indices, cols)
-        if unknown:
-            gate_true, gate_unknown = self.gate.bulk(unknown, cols)
-            maybe = maybe + gate_true + gate_unknown
-        return passed, maybe
+            verdicts = {v: constraint.test(v) for v in set(column)}
+            tri = tri or None in verdicts.values()
+            masks.append(map(verdicts.__getitem__, column))
+        if not masks:
+            mask: Iterable[Tri] = repeat(True, cols.count)
+        else:
+            mask = masks[0]
+            for other in masks[1:]:
+                mask = map(kleene_and if tri else and_, mask, other)
+        return self.gate.bulk(mask, cols, tri)
 
 
 def _parse_usize(text: Any) -> int | None:
@@ -810,15 +806,9 @@ class UnleashSnapshot:
     def _bulk_strategies(self, feature: Feature, cols: _Columns) -> list[Tri]:
         if not feature.strategies:
             return [True] * cols.count
-        results: list[Tri] = [False] * cols.count
-        everyone = range(cols.count)
-        for strategy in feature.strategies:
-            passed, unknown = strategy.bulk(everyone, cols)
-            for i in unknown:
-                if results[i] is False:
-                    results[i] = None
-            for i in passed:
-                results[i] = True
+        results = feature.strategies[0].bulk(cols)
+        for strategy in feature.strategies[1:]:
+            results = list(map(kleene_or, results, strategy.bulk(cols)))
         return results
 
     def _row(self, cols: _Columns, index: int) -> dict[str, str]:
