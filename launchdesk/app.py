@@ -1,0 +1,156 @@
+"""QApplication start-up: logging, the error dialog for uncaught errors, and which workspace to open first.
+
+Start-up time matters (a benchmark compares it with a bare PySide6 window), so this module and the main
+window import only what the first paint needs; Alembic, httpx, keyring, Jinja2 and the demo generator are
+imported where they are first used.
+
+    launchdesk [WORKSPACE] [--quit-after-paint]
+
+``--quit-after-paint`` (or ``LAUNCHDESK_QUIT_AFTER_PAINT=1``) quits once the main window has been painted
+the first time, so a benchmark can time a cold start.
+"""
+
+from __future__ import annotations
+
+import gc
+import logging
+import os
+import sys
+import traceback
+from pathlib import Path
+from types import TracebackType
+from typing import TYPE_CHECKING
+
+from PySide6.QtCore import QEvent, QObject, QtMsgType, qInstallMessageHandler
+from PySide6.QtGui import QIcon
+from PySide6.QtWidgets import QApplication
+
+from launchdesk import APP_ID, APP_NAME, __version__, logging_setup, paths
+
+if TYPE_CHECKING:
+    from launchdesk.views.main_window import MainWindow
+
+log = logging.getLogger("launchdesk")
+
+QUIT_AFTER_PAINT = "--quit-after-paint"
+
+
+class _StartUpFinished(QObject):
+    """Watches the main window for its first paint: start-up is over then.
+
+    Start-up creates a few hundred thousand long-lived objects (Qt wrappers, SQLAlchemy, the models); letting
+    the garbage collector run meanwhile only rescans them again and again, and rescanning them once more at
+    exit costs as much. So collection is off until the first paint, then they are frozen out of it.
+    """
+
+    def __init__(self, parent: QObject, quit_after_paint: bool) -> None:
+        super().__init__(parent)
+        self.quit_after_paint = quit_after_paint
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
+        if event.type() == QEvent.Type.Paint:
+            watched.removeEventFilter(self)
+            gc.freeze()
+            gc.enable()
+            if self.quit_after_paint:
+                QApplication.quit()
+        return False
+
+
+class _ErrorDialog:
+    """sys.excepthook: log the traceback, then tell the user in plain words (once at a time)."""
+
+    def __init__(self, log_file: Path | None) -> None:
+        self.log_file = log_file
+        self.showing = False
+
+    def __call__(self, kind: type[BaseException], exc: BaseException, tb: TracebackType | None) -> None:
+        if issubclass(kind, KeyboardInterrupt):
+            sys.__excepthook__(kind, exc, tb)
+            return
+        log.critical("Uncaught error:\n%s", "".join(traceback.format_exception(kind, exc, tb)))
+        if self.showing or QApplication.instance() is None:
+            return
+        from PySide6.QtWidgets import QMessageBox
+
+        where = f"The details were written to {self.log_file}." if self.log_file else ""
+        self.showing = True
+        try:
+            QMessageBox.critical(
+                QApplication.activeWindow(),
+                f"{APP_NAME} ran into a problem",
+                "Something went wrong and the last action may not have finished:\n\n"
+                f"{kind.__name__}: {exc}\n\n"
+                "Every edit is saved the moment it is made, so your earlier work is safe. "
+                f"If this happens again, please report it. {where}",
+            )
+        finally:
+            self.showing = False
+
+
+def _qt_message(kind: QtMsgType, _context: object, message: str) -> None:
+    """Qt's own warnings go to the log file instead of vanishing on a GUI-only start."""
+    level = {QtMsgType.QtDebugMsg: logging.DEBUG, QtMsgType.QtInfoMsg: logging.INFO}.get(kind, logging.WARNING)
+    logging.getLogger("qt").log(level, "%s", message)
+
+
+def _icon() -> QIcon:
+    from importlib.resources import files
+
+    return QIcon(str(files("launchdesk.resources") / "icons" / "launchdesk.png"))
+
+
+def _open_first_workspace(window: MainWindow, argument: str | None) -> None:
+    """The workspace named on the command line, else the last one opened, else the demo (written on first run)."""
+    if argument:
+        window.open_workspace(argument)  # a failure is shown, and the window opens empty
+        return
+    from launchdesk.views.main_window import recent_workspaces
+    from launchdesk.workspace import is_url
+
+    recent = recent_workspaces(window.settings)
+    # A last workspace that was moved or deleted since is skipped quietly; one that fails to open is explained.
+    if recent and (is_url(recent[0]) or Path(recent[0]).exists()) and window.open_workspace(recent[0]):
+        return
+    demo = paths.demo_workspace()
+    try:
+        if not demo.exists():
+            from launchdesk.demo import write_demo  # heavy, and needed once
+
+            log.info("Writing the demo workspace to %s", demo)
+            demo.parent.mkdir(parents=True, exist_ok=True)
+            write_demo(demo)
+    except Exception as exc:  # noqa: BLE001 - the window still opens, empty, with the reason shown
+        from PySide6.QtWidgets import QMessageBox
+
+        log.exception("Cannot create the demo workspace")
+        QMessageBox.warning(window, "No demo workspace", f"The demo workspace could not be created: {exc}")
+        return
+    window.open_workspace(demo)
+
+
+def main(argv: list[str] | None = None) -> int:
+    gc.disable()  # until the first paint; see _StartUpFinished
+    args = list(sys.argv[1:] if argv is None else argv)
+    quit_after_paint = QUIT_AFTER_PAINT in args or os.environ.get("LAUNCHDESK_QUIT_AFTER_PAINT") == "1"
+    args = [a for a in args if a != QUIT_AFTER_PAINT]
+
+    app = QApplication([sys.argv[0], *args])
+    app.setApplicationName(APP_NAME)
+    app.setOrganizationName(APP_NAME)
+    app.setApplicationVersion(__version__)
+    app.setDesktopFileName(APP_ID)
+    app.setWindowIcon(_icon())
+    log_file = logging_setup.configure(paths.log_dir())
+    qInstallMessageHandler(_qt_message)
+    sys.excepthook = _ErrorDialog(log_file)
+    log.info("%s %s starting", APP_NAME, __version__)
+
+    from launchdesk.views.main_window import MainWindow
+
+    window = MainWindow()
+    _open_first_workspace(window, next(iter(app.arguments()[1:]), None))
+    start_up = _StartUpFinished(window, quit_after_paint)
+    window.installEventFilter(start_up)
+    window.show()
+    return app.exec()

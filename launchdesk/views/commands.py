@@ -1,0 +1,192 @@
+"""Undoable edits of the domain model: each command changes one field of one row in its own transaction.
+
+A command reads the current value when it is made, writes the new value on redo and the old one on undo,
+each time in a committed transaction with a journal entry, then tells the views through
+``document.changed``. Nothing is kept unsaved. Successive edits of the same field of the same row within a
+few seconds (typing, nudging a percentage) merge into one undo step. A write that fails (a name already
+used, the row deleted by someone else) makes the command obsolete, so it leaves the undo stack, and the
+reason reaches the user through ``document.edit_failed``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import time
+from typing import Any, ClassVar
+
+from PySide6.QtGui import QUndoCommand
+from sqlalchemy.exc import IntegrityError
+
+from launchdesk import journal
+from launchdesk.models import Base, Cohort, Phase, Rollout
+from launchdesk.views.document import WorkspaceDocument
+
+log = logging.getLogger(__name__)
+
+MERGE_WINDOW_S = 3.0
+
+
+class RowGone(Exception):
+    """The row an edit refers to no longer exists (deleted from another window or machine)."""
+
+
+class EditFieldCommand(QUndoCommand):
+    """Set one field of one row; subclasses name the table, the editable fields and how a row is named."""
+
+    entity: ClassVar[type[Base]]
+    kind: ClassVar[str]
+    fields: ClassVar[dict[str, str]]  # field -> label the user reads
+    merge_id: ClassVar[int]
+    clock = staticmethod(time.monotonic)
+
+    def __init__(self, document: WorkspaceDocument, row_id: int, field: str, value: Any) -> None:
+        super().__init__()
+        if field not in self.fields:
+            raise ValueError(f"{self.kind}.{field} cannot be edited here")
+        self.document = document
+        self.row_id = row_id
+        self.field = field
+        self.new_value = value
+        self.saved = False  # whether the last redo/undo reached the database
+        self.at = self.clock()
+        workspace = document.workspace
+        assert workspace is not None, "edits need an open workspace"
+        with workspace.session() as session:
+            row = session.get(self.entity, row_id)
+            if row is None:
+                raise RowGone(f"This {self.kind} no longer exists.")
+            self.old_value = getattr(row, field)
+            self.row_name = self.describe(row)
+        self.setText(f"Edit {self.fields[field]} of {self.row_name}")
+
+    def describe(self, row: Any) -> str:
+        return f"{self.kind} “{row.name}”"
+
+    def rollout_id(self, row: Any) -> int:
+        return row.rollout_id
+
+    def id(self) -> int:
+        return self.merge_id
+
+    def mergeWith(self, other: QUndoCommand) -> bool:
+        if not (
+            isinstance(other, type(self))
+            and other.row_id == self.row_id
+            and other.field == self.field
+            and other.at - self.at <= MERGE_WINDOW_S
+        ):
+            return False
+        self.new_value = other.new_value
+        self.at = other.at
+        # Edited back to where it started: nothing left to undo.
+        self.setObsolete(self.new_value == self.old_value)
+        return True
+
+    def redo(self) -> None:
+        self._write(self.old_value, self.new_value, "")
+
+    def undo(self) -> None:
+        self._write(self.new_value, self.old_value, "Undo: ")
+
+    def _write(self, before: Any, after: Any, prefix: str) -> None:
+        workspace = self.document.workspace
+        try:
+            assert workspace is not None
+            with workspace.transaction() as session:
+                row = session.get(self.entity, self.row_id)
+                if row is None:
+                    raise RowGone(f"{self.row_name} no longer exists.")
+                setattr(row, self.field, after)
+                journal.record(
+                    session,
+                    "edit",
+                    f"{prefix}{self.fields[self.field]} of {self.row_name}: "
+                    f"{display_value(before)} → {display_value(after)}",
+                    rollout=self.rollout_id(row),
+                    details={
+                        "table": self.kind,
+                        "id": self.row_id,
+                        "field": self.field,
+                        "from": plain(before),
+                        "to": plain(after),
+                    },
+                )
+        except Exception as exc:  # noqa: BLE001 - any failed write is reported, never half-applied
+            log.warning("Edit not saved (%s): %s", self.text(), exc, exc_info=not isinstance(exc, RowGone))
+            self.saved = False
+            self.setObsolete(True)
+            self.document.edit_failed.emit(failure_message(exc, self.kind, after))
+            return
+        self.saved = True
+        self.document.changed.emit(self.kind, self.row_id)
+
+
+class EditRolloutField(EditFieldCommand):
+    entity = Rollout
+    kind = "rollout"
+    merge_id = 101
+    fields = {
+        "name": "name",
+        "feature_name": "feature name",
+        "owner": "owner",
+        "description": "description",
+        "readiness_can_flag": "“can it be flagged”",
+        "readiness_blast_radius": "blast radius",
+        "readiness_monitoring": "monitoring",
+        "readiness_rollback_plan": "rollback plan",
+        "kill_switch_tested_on": "kill switch tested on",
+    }
+
+    def rollout_id(self, row: Any) -> int:
+        return row.id
+
+
+class EditCohortField(EditFieldCommand):
+    entity = Cohort
+    kind = "cohort"
+    merge_id = 102
+    fields = {
+        "name": "name",
+        "target_percentage": "target %",
+        "description": "description",
+        "comms_style": "communication style",
+    }
+
+
+class EditPhaseField(EditFieldCommand):
+    entity = Phase
+    kind = "phase"
+    merge_id = 103
+    fields = {
+        "name": "name",
+        "target_percentage": "target %",
+        "planned_start": "planned start",
+        "planned_end": "planned end",
+    }
+
+
+def plain(value: Any) -> Any:
+    """A value as JSON can hold it, for the journal's details."""
+    if isinstance(value, dt.date | dt.datetime):
+        return value.isoformat()
+    return value
+
+
+def display_value(value: Any) -> str:
+    if value is None or value == "":
+        return "(empty)"
+    if isinstance(value, dt.datetime):
+        return value.strftime("%Y-%m-%d %H:%M UTC")
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return f"{value:g}"
+    text = str(value)
+    return f"“{text[:60]}…”" if len(text) > 60 else f"“{text}”"
+
+
+def failure_message(exc: Exception, kind: str, value: Any) -> str:
+    if isinstance(exc, RowGone):
+        return f"The change was not saved: {exc}"
+    if isinstance(exc, IntegrityError):
+        return f"The change was not saved: another {kind} already uses {display_value(value)}."
+    return f"The change was not saved: {exc}"

@@ -1,0 +1,357 @@
+"""The plan of the selected rollout: its details and readiness answers, its phases and its cohorts, all editable.
+
+Every edit becomes an undo command (launchdesk.views.commands) pushed on the document's undo stack; the
+page redraws from ``document.changed`` like every other view, so undo and redo show up here by themselves.
+This is the Timeline tab until the graphical timeline lands on top of the phase table.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from typing import Any
+
+from PySide6.QtCore import QDateTime, Qt, Signal
+from PySide6.QtWidgets import (
+    QFormLayout,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QScrollArea,
+    QSplitter,
+    QVBoxLayout,
+    QWidget,
+)
+from sqlalchemy import select
+from sqlalchemy.orm import selectinload
+
+from launchdesk.models import Cohort, Phase, PhaseKind, PhaseStatus, Rollout
+from launchdesk.views.commands import (
+    EditCohortField,
+    EditFieldCommand,
+    EditPhaseField,
+    EditRolloutField,
+    RowGone,
+)
+from launchdesk.views.document import WorkspaceDocument
+from launchdesk.views.item_models import (
+    Column,
+    RecordTableModel,
+    from_qdatetime,
+    local_text,
+    percent_text,
+    to_qdatetime,
+)
+from launchdesk.views.pages import RolloutPage, section
+from launchdesk.views.widgets import CommitTextEdit, fit_columns, table_view
+
+log = logging.getLogger(__name__)
+
+STATUS_COLORS = {
+    PhaseStatus.LIVE: "#1b7f3b",
+    PhaseStatus.COMPLETE: "#555555",
+    PhaseStatus.AWAITING_GO: "#8a6d00",
+    PhaseStatus.PAUSED: "#8a6d00",
+    PhaseStatus.ROLLED_BACK: "#b3261e",
+}
+
+
+def parse_name(_row: Any, value: Any) -> str:
+    name = str(value).strip()
+    if not name:
+        raise ValueError("A name cannot be empty.")
+    return name
+
+
+def parse_percent(_row: Any, value: Any) -> float:
+    try:
+        percent = float(str(value).replace("%", "").strip()) if not isinstance(value, float) else value
+    except ValueError:
+        raise ValueError(f"“{value}” is not a percentage.") from None
+    if not 0.0 <= percent <= 100.0:
+        raise ValueError("A percentage is between 0 and 100.")
+    return round(percent, 2)
+
+
+def parse_start(phase: Phase, value: Any) -> dt.datetime:
+    start = _as_datetime(value)
+    if start >= phase.planned_end:
+        raise ValueError("The planned start must be before the planned end.")
+    return start
+
+
+def parse_end(phase: Phase, value: Any) -> dt.datetime:
+    end = _as_datetime(value)
+    if end <= phase.planned_start:
+        raise ValueError("The planned end must be after the planned start.")
+    return end
+
+
+def _as_datetime(value: Any) -> dt.datetime:
+    if isinstance(value, QDateTime):
+        if not value.isValid():
+            raise ValueError("That is not a valid date and time.")
+        return from_qdatetime(value)
+    try:
+        return dt.datetime.strptime(str(value).strip(), "%Y-%m-%d %H:%M").astimezone(dt.timezone.utc)
+    except ValueError:
+        raise ValueError(f"“{value}” is not a date and time like 2027-01-11 09:00.") from None
+
+
+def rule_text(cohort: Cohort) -> str:
+    """A cohort's rule as a sentence: "segment is enterprise and tier is gold"."""
+    conditions = cohort.rule.get("conditions", [])
+    if not conditions:
+        return "every account"
+    joiner = " or " if cohort.rule.get("match") == "any" else " and "
+    parts = []
+    for c in conditions:
+        values = ", ".join(str(v) for v in c.get("values", []))
+        parts.append(f"{c.get('attribute')} {str(c.get('operator', 'in')).replace('_', ' ')} {values}")
+    return joiner.join(parts)
+
+
+class RolloutForm(QWidget):
+    """Name, feature, owner, description and the readiness answers of one rollout; each field commits on leave."""
+
+    edit_requested = Signal(str, object)  # field, new value
+
+    TEXT_FIELDS = ("name", "feature_name", "owner")
+    LONG_FIELDS = (
+        "description",
+        "readiness_can_flag",
+        "readiness_blast_radius",
+        "readiness_monitoring",
+        "readiness_rollback_plan",
+    )
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self._editors: dict[str, QLineEdit | CommitTextEdit] = {}
+        # Two columns: what the rollout is on the left, the readiness answers on the right.
+        about, readiness = QFormLayout(), QFormLayout()
+        for form in (about, readiness):
+            form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
+        columns = QHBoxLayout(self)
+        columns.setContentsMargins(0, 0, 0, 0)
+        for form in (about, readiness):
+            column = QVBoxLayout()
+            column.addLayout(form)
+            column.addStretch(1)  # rows keep their height; spare room goes below them
+            columns.addLayout(column, 1)
+            columns.addSpacing(12)
+        labels = {
+            "name": "Name",
+            "feature_name": "Feature",
+            "owner": "Owner",
+            "description": "Description",
+            "readiness_can_flag": "Can it be flagged?",
+            "readiness_blast_radius": "Blast radius",
+            "readiness_monitoring": "Monitoring",
+            "readiness_rollback_plan": "Rollback plan",
+        }
+        for field in self.TEXT_FIELDS:
+            line = QLineEdit()
+            line.editingFinished.connect(lambda f=field: self._commit(f))
+            self._editors[field] = line
+            about.addRow(labels[field], line)
+        self.status = QLabel()
+        about.addRow("Status", self.status)
+        self.flag = QLabel()
+        self.flag.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        about.addRow("Flag", self.flag)
+        for field in self.LONG_FIELDS:
+            box = CommitTextEdit()
+            box.setTabChangesFocus(True)
+            box.setFixedHeight(box.fontMetrics().lineSpacing() * (3 if field == "description" else 2) + 12)
+            box.editingFinished.connect(lambda f=field: self._commit(f))
+            self._editors[field] = box
+            (about if field == "description" else readiness).addRow(labels[field], box)
+        self.kill_switch = QLineEdit()
+        self.kill_switch.setPlaceholderText("YYYY-MM-DD, not tested yet")
+        self.kill_switch.editingFinished.connect(self._commit_kill_switch)
+        readiness.addRow("Kill switch tested on", self.kill_switch)
+        self.readiness = QLabel()
+        self.readiness.setWordWrap(True)
+        readiness.addRow("Readiness", self.readiness)
+        self._rollout: Rollout | None = None
+        self.setEnabled(False)
+
+    def show_rollout(self, rollout: Rollout | None) -> None:
+        self._rollout = rollout
+        self.setEnabled(rollout is not None)
+        for field, editor in self._editors.items():
+            value = getattr(rollout, field) if rollout else ""
+            if isinstance(editor, QLineEdit):
+                if not editor.isModified() and editor.text() != value:
+                    editor.setText(value)
+            else:
+                editor.set_text_unless_editing(value)
+        tested = rollout.kill_switch_tested_on if rollout else None
+        if not self.kill_switch.isModified():
+            self.kill_switch.setText(tested.isoformat() if tested else "")
+        self.status.setText(str(rollout.status).replace("_", " ").capitalize() if rollout else "")
+        if rollout and rollout.flag_key:
+            connection = rollout.flag_connection.name if rollout.flag_connection else "no connection"
+            self.flag.setText(f"{rollout.flag_key} in {rollout.flag_environment or 'default'} ({connection})")
+        else:
+            self.flag.setText("not linked to a flag yet")
+        if rollout is None:
+            self.readiness.setText("")
+        elif rollout.readiness_complete:
+            self.readiness.setText("All readiness questions answered and the kill switch tested.")
+        else:
+            self.readiness.setText("Incomplete: answer every question and test the kill switch before phase 1.")
+
+    def _commit(self, field: str) -> None:
+        editor = self._editors[field]
+        if isinstance(editor, QLineEdit):
+            editor.setModified(False)
+            value = editor.text().strip()
+        else:
+            value = editor.toPlainText().strip()
+        if self._rollout is None or value == getattr(self._rollout, field):
+            return
+        if field == "name" and not value:  # a rollout keeps a name; put the current one back
+            assert isinstance(editor, QLineEdit)
+            editor.setText(self._rollout.name)
+            return
+        self.edit_requested.emit(field, value)
+
+    def _commit_kill_switch(self) -> None:
+        self.kill_switch.setModified(False)
+        text = self.kill_switch.text().strip()
+        if self._rollout is None:
+            return
+        try:
+            tested = dt.date.fromisoformat(text) if text else None
+        except ValueError:
+            old = self._rollout.kill_switch_tested_on
+            self.kill_switch.setText(old.isoformat() if old else "")
+            return
+        if tested != self._rollout.kill_switch_tested_on:
+            self.edit_requested.emit("kill_switch_tested_on", tested)
+
+
+class PlanPage(RolloutPage):
+    reload_on = frozenset({"rollout", "cohort", "phase"})
+
+    def __init__(self, document: WorkspaceDocument, parent: QWidget | None = None) -> None:
+        super().__init__(document, parent)
+        self.phases = RecordTableModel(
+            [
+                Column("Phase", lambda p: p.name, field="name", parse=parse_name),
+                Column("Cohort", lambda p: p.cohort.name if p.cohort else ""),
+                Column(
+                    "Target %",
+                    lambda p: percent_text(p.target_percentage),
+                    field="target_percentage",
+                    edit_value=lambda p: p.target_percentage or 0.0,
+                    parse=parse_percent,
+                    editable=lambda p: p.kind == PhaseKind.ROLLOUT,
+                    editor="percent",
+                    numeric=True,
+                ),
+                Column(
+                    "Planned start",
+                    lambda p: local_text(p.planned_start),
+                    field="planned_start",
+                    edit_value=lambda p: to_qdatetime(p.planned_start),
+                    parse=parse_start,
+                    editor="datetime",
+                ),
+                Column(
+                    "Planned end",
+                    lambda p: local_text(p.planned_end),
+                    field="planned_end",
+                    edit_value=lambda p: to_qdatetime(p.planned_end),
+                    parse=parse_end,
+                    editor="datetime",
+                ),
+                Column(
+                    "Status",
+                    lambda p: str(p.status).replace("_", " "),
+                    color=lambda p: STATUS_COLORS.get(p.status),
+                ),
+                Column("Notes", lambda p: p.notes),
+            ],
+            on_edit=lambda row, field, value: self._push(EditPhaseField, row.id, field, value),
+            parent=self,
+        )
+        self.cohorts = RecordTableModel(
+            [
+                Column("Cohort", lambda c: c.name, field="name", parse=parse_name),
+                Column(
+                    "Target %",
+                    lambda c: percent_text(c.target_percentage),
+                    field="target_percentage",
+                    edit_value=lambda c: c.target_percentage,
+                    parse=parse_percent,
+                    editor="percent",
+                    numeric=True,
+                ),
+                Column("Accounts matching", rule_text),
+                Column("Communication", lambda c: c.comms_style, field="comms_style"),
+                Column("Description", lambda c: c.description, field="description"),
+            ],
+            on_edit=lambda row, field, value: self._push(EditCohortField, row.id, field, value),
+            parent=self,
+        )
+        self.form = RolloutForm()
+        self.form.edit_requested.connect(
+            lambda field, value: self.rollout_id is not None
+            and self._push(EditRolloutField, self.rollout_id, field, value)
+        )
+        self.phase_view = table_view(self.phases, stretch=6)
+        self.cohort_view = table_view(self.cohorts, stretch=4)
+        form_scroll = QScrollArea()
+        form_scroll.setWidget(self.form)
+        form_scroll.setWidgetResizable(True)
+        form_scroll.setFrameShape(QScrollArea.Shape.NoFrame)
+
+        self.splitter = QSplitter(Qt.Orientation.Vertical)
+        self.splitter.addWidget(section("Phases", self.phase_view))
+        self.splitter.addWidget(section("Cohorts", self.cohort_view))
+        self.splitter.addWidget(section("Rollout", form_scroll))
+        self.splitter.setStretchFactor(0, 9)
+        self.splitter.setStretchFactor(1, 7)
+        self.splitter.setStretchFactor(2, 8)
+        layout = QVBoxLayout(self)
+        layout.addWidget(self.splitter)
+
+    def _push(self, command: type[EditFieldCommand], row_id: int, field: str, value: Any) -> bool:
+        """Push one undoable edit; False when it could not be saved (the reason went to ``edit_failed``)."""
+        try:
+            cmd = command(self.document, row_id, field, value)
+        except RowGone as exc:
+            self.document.edit_failed.emit(str(exc))
+            return False
+        self.document.undo_stack.push(cmd)
+        return cmd.saved
+
+    def reload(self) -> None:
+        rollout: Rollout | None = None
+        phases: list[Phase] = []
+        cohorts: list[Cohort] = []
+        workspace = self.document.workspace
+        if workspace is not None and self.rollout_id is not None:
+            with workspace.session() as session:
+                rollout = session.scalars(
+                    select(Rollout).where(Rollout.id == self.rollout_id).options(selectinload(Rollout.flag_connection))
+                ).first()
+                phases = list(
+                    session.scalars(
+                        select(Phase)
+                        .where(Phase.rollout_id == self.rollout_id)
+                        .options(selectinload(Phase.cohort))
+                        .order_by(Phase.position)
+                    )
+                )
+                cohorts = list(
+                    session.scalars(select(Cohort).where(Cohort.rollout_id == self.rollout_id).order_by(Cohort.position))
+                )
+        self.form.show_rollout(rollout)
+        self.phases.set_rows(phases)
+        self.cohorts.set_rows(cohorts)
+        fit_columns(self.phase_view)
+        fit_columns(self.cohort_view)
