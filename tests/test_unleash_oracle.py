@@ -309,3 +309,17 @@ def test_bulk_columns_answer_like_single_accounts_at_scale():
             assert bulk == single, feature
             unknown_seen += bulk.count(None)
     assert unknown_seen > 0
+
+
+def test_bulk_reads_the_fields_that_choose_a_parents_variant(make_client):
+    parent = {"name": "parent", "enabled": True, "strategies": [{"name": "default"}],
+              "variants": [{"name": "blue", "weight": 500, "stickiness": "email"},
+                           {"name": "red", "weight": 500, "stickiness": "email"}]}  # fmt: skip
+    child = {"name": "child", "enabled": True, "strategies": [], "dependencies": [{"feature": "parent", "variants": ["blue"]}]}
+    payload = {"version": 2, "features": [parent, child]}
+    client = make_client(payload)
+    ours = UnleashSnapshot.from_payload(payload, static_context=STATIC_CONTEXT)
+    contexts = [{"userId": f"u{i}", "properties": {"email": f"person{i}@example.com"}} for i in range(200)]
+    answers = ours.evaluate_many("child", contexts)
+    assert answers == [client.is_enabled("child", c) for c in contexts]
+    assert True in answers and False in answers

@@ -573,6 +573,17 @@ class Feature:
             names |= strategy.fields()
         return names
 
+    def variant_fields(self) -> set[str]:
+        """Fields that choose a variant: stickiness and override context names."""
+        names = {"userId", "sessionId"}
+        variant_lists = [self.variants] + [s.variants or [] for s in self.strategies]
+        names |= {s.variant_stickiness for s in self.strategies if s.variants}
+        for variants in variant_lists:
+            for variant in variants:
+                names.add(str(variant.get("stickiness") or "default"))
+                names |= {str(o.get("contextName")) for o in variant.get("overrides") or []}
+        return names - {"default"}
+
 
 def compile_feature(raw: Mapping[str, Any], segments: Mapping[int, Any], *, evaluated_as: str | None = None) -> Feature:
     """Compile a client-API (or admin-API, with "disabled" strategies) feature into predicates.
@@ -767,7 +778,7 @@ class UnleashSnapshot:
         for dependency in feature.dependencies:
             parent = self.features.get(str(dependency.get("feature")))
             if parent is not None:
-                names |= parent.fields() | {"userId", "sessionId"}
+                names |= parent.fields() | parent.variant_fields()
         return names
 
     def evaluate_columns(
