@@ -13,6 +13,13 @@ class Evaluation:
     `enabled` is None when nobody can know in advance (random stickiness, a custom strategy, the SDK host's
     name): LaunchDesk then never treats the account as having access. `code` is short and stable for
     programs (filters, exports); `reason` is the sentence shown to people.
+
+    Codes. Both platforms: unknown_flag, flag_off. Unleash: strategy_matched, no_strategies,
+    constraint_failed, rollout_excluded, strategy_not_matched, no_strategy_matched, dependency_not_met,
+    invalid_definition, and for None: unpredictable_random, unpredictable_hostname,
+    unpredictable_custom_strategy, unpredictable_dependency, unsupported_constraint. LaunchDarkly:
+    target_match, rule_match, fallthrough, prerequisite_failed, malformed_flag, invalid_context, and for
+    None: unpredictable_big_segment.
     """
 
     enabled: bool | None
