@@ -67,8 +67,12 @@ def remember_workspace(settings: QSettings, target: str) -> None:
 
 
 def workspace_location(workspace: Workspace) -> str:
-    """Where a workspace is, as the user names it: its file, or its URL without the password."""
-    return str(workspace.path) if workspace.path else workspace.display
+    """Where a workspace is, as the user names it: its file (home as ~), or its URL without the password."""
+    if workspace.path is None:
+        return workspace.display
+    path = workspace.path.resolve()
+    home = Path.home()
+    return f"~{os.sep}{path.relative_to(home)}" if path.is_relative_to(home) else str(path)
 
 
 def rollout_text(rollout: Rollout) -> str:

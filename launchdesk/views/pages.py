@@ -129,7 +129,11 @@ class ChecklistPage(RolloutPage):
                 Column("Item", lambda i: i.title, tooltip=lambda i: f"{i.title}\n{i.notes}".strip()),
                 Column("Due", lambda i: local_text(i.due_at())),
                 Column("When", lambda i: offset_text(i.offset_minutes)),
-                Column("Done", lambda i: f"✓ {i.done_by or ''} {local_text(i.done_at)}".strip() if i.done else ""),
+                Column(
+                    "Done",
+                    lambda i: f"✓ {i.done_by or ''}".strip() if i.done else "",
+                    tooltip=lambda i: f"Done by {i.done_by or 'someone'} at {local_text(i.done_at)}" if i.done else "",
+                ),
             ],
             parent=self,
         )
@@ -303,7 +307,7 @@ class MessagesPage(RolloutPage):
             ],
             parent=self,
         )
-        self.view = table_view(self.model, stretch=0)
+        self.view = table_view(self.model, stretch=1)
         layout = QVBoxLayout(self)
         layout.addWidget(self.view)
 

@@ -353,5 +353,5 @@ class PlanPage(RolloutPage):
         self.form.show_rollout(rollout)
         self.phases.set_rows(phases)
         self.cohorts.set_rows(cohorts)
-        fit_columns(self.phase_view)
+        fit_columns(self.phase_view, max_width=300)  # phase names are long and say most
         fit_columns(self.cohort_view)

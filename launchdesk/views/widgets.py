@@ -67,15 +67,15 @@ def table_view(model: RecordTableModel | PagedTableModel, *, stretch: int | None
 MAX_COLUMN_WIDTH = 240
 
 
-def fit_columns(view: QTableView) -> None:
-    """Size the columns to their contents once rows are in, none wider than MAX_COLUMN_WIDTH (long text is
+def fit_columns(view: QTableView, max_width: int = MAX_COLUMN_WIDTH) -> None:
+    """Size the columns to their contents once rows are in, none wider than ``max_width`` (long text is
     elided and shown whole in the tooltip); a stretched column takes the room that is left."""
     header = view.horizontalHeader()
     model: QAbstractItemModel = view.model()
     for column in range(model.columnCount()):
         if header.sectionResizeMode(column) != QHeaderView.ResizeMode.Stretch:
             view.resizeColumnToContents(column)
-            header.resizeSection(column, min(header.sectionSize(column), MAX_COLUMN_WIDTH))
+            header.resizeSection(column, min(header.sectionSize(column), max_width))
 
 
 class CommitTextEdit(QPlainTextEdit):
