@@ -361,6 +361,112 @@ def _cell(row: dict[str, Any], key: str) -> str:
     return "" if value is None else str(value)
 
 
+
+# --- go/no-go: gates and decisions ----------------------------------------------------------------------------
+
+ROLLOUT_NAME = arg("rollout", metavar="ROLLOUT", help="the rollout's name")
+DECISIONS = ("go", "no-go", "pause", "rollback")
+
+
+@command(
+    "gates", "evaluate a rollout's gates now and print each gate's value, threshold and outcome",
+    WORKSPACE, ROLLOUT_NAME,
+    arg("--json", action="store_true",
+        help="print a JSON list of objects (name, value, threshold, comparison, outcome, reason, ...)"),
+)
+def gates(args: argparse.Namespace) -> int:
+    from launchdesk.metrics.evaluate import evaluate_rollout
+    from launchdesk.models import utcnow
+    from launchdesk.planning.business_hours import phase_start_warning
+    from launchdesk.planning.decisions import next_phase
+    from launchdesk.planning.gates import format_duration, go_blockers
+
+    with _open(args.workspace) as workspace, workspace.transaction() as session:
+        rollout = _named_rollout(session, args.rollout, args.workspace)
+        now = utcnow()
+        results = evaluate_rollout(session, rollout, now=now)
+        phase = next_phase(rollout)
+        upcoming = None if phase is None else (phase.name, phase_start_warning(session, phase))
+    if args.json:
+        print(json.dumps([r.as_dict(now) for r in results], indent=2, ensure_ascii=False))
+        return 0
+    if not results:
+        print(f"The rollout '{args.rollout}' has no gates.")
+        return 0
+    table = [["GATE", "VALUE", "THRESHOLD", "OUTCOME", "AGE", "REASON"]]
+    for r in results:
+        age = r.age(now)
+        table.append([r.name, r.display_value(), r.display_threshold(), r.outcome.value,
+                      "" if age is None else format_duration(age.total_seconds()), " ".join(r.reason.split())])
+    widths = [max(len(line[i]) for line in table) for i in range(len(table[0]) - 1)]
+    for line in table:
+        print("  ".join([cell.ljust(width) for cell, width in zip(line, widths)] + [line[-1]]).rstrip())
+    if upcoming is not None:
+        name, warning = upcoming
+        blockers = go_blockers(results)
+        verdict = (f"a go needs a written override: {len(blockers)} gate(s) not passing" if blockers
+                   else "all gates pass")
+        print(f"\nNext phase: {name}: {verdict}." + (f" Warning: it {warning}." if warning else ""))
+    return 0
+
+
+@command(
+    "decide", "record a go / no-go / pause / rollback for a phase, with a snapshot of every gate taken now",
+    WORKSPACE, ROLLOUT_NAME,
+    arg("--phase", type=_positive, required=True, metavar="N", help="the phase: 1 is the first rollout phase"),
+    arg("--decision", required=True, choices=DECISIONS),
+    arg("--by", required=True, metavar="NAME", help="who decides"),
+    arg("--role", required=True, help="their role (pmm, engineering, support, ...)"),
+    arg("--why", required=True, metavar="TEXT", help="the reason, kept with the decision"),
+    arg("--override", metavar="TEXT", help="a go while gates fail or are inconclusive: why go anyway"),
+)
+def decide(args: argparse.Namespace) -> int:
+    from launchdesk.metrics.evaluate import evaluate_rollout
+    from launchdesk.models import PhaseKind
+    from launchdesk.planning.business_hours import phase_start_warning
+    from launchdesk.planning.decisions import DecisionRefused, OverrideRequired, record_decision
+
+    with _open(args.workspace) as workspace:
+        # The evaluation is kept even when the decision is refused: it is what the refusal was based on.
+        with workspace.transaction() as session:
+            rollout = _named_rollout(session, args.rollout, args.workspace)
+            results = evaluate_rollout(session, rollout, actor=args.by)
+        with workspace.transaction() as session:
+            rollout = _named_rollout(session, args.rollout, args.workspace)
+            phases = [p for p in rollout.phases if p.kind == PhaseKind.ROLLOUT]
+            if args.phase > len(phases):
+                raise CommandError(f"The rollout '{args.rollout}' has {len(phases)} rollout phases; "
+                                   f"there is no phase {args.phase}.")
+            phase = phases[args.phase - 1]
+            try:
+                decision = record_decision(session, phase, args.decision, decided_by=args.by, role=args.role,
+                                           why=args.why, results=results, override_reason=args.override)
+            except OverrideRequired as err:
+                raise CommandError(f"{err} Give it with --override TEXT.") from None
+            except DecisionRefused as err:
+                raise CommandError(str(err)) from None
+            name, status, overridden = phase.name, phase.status.value, decision.overridden
+            warning = phase_start_warning(session, phase) if args.decision == "go" else None
+    override = " as an OVERRIDE of the gates not passing" if overridden else ""
+    print(f"Recorded a {args.decision} for '{name}' by {args.by} ({args.role}){override}; "
+          f"the phase is now {status.replace('_', ' ')}.")
+    if warning:
+        print(f"Warning: '{name}' {warning}.", file=sys.stderr)
+    return 0
+
+
+def _named_rollout(session: Any, name: str, target: str) -> Rollout:
+    from sqlalchemy import select
+
+    from launchdesk.models import Rollout
+    from launchdesk.workspace import display_name
+
+    rollout = session.scalars(select(Rollout).where(Rollout.name == name)).first()
+    if rollout is None:
+        known = ", ".join(f"'{n}'" for n in session.scalars(select(Rollout.name).order_by(Rollout.name))) or "none"
+        raise CommandError(f"There is no rollout named '{name}' in {display_name(target)} (rollouts: {known}).")
+    return rollout
+
 if __name__ == "__main__":
     # Run the imported module's main, not this __main__ copy: command modules register into launchdesk.cli.
     from launchdesk.cli import main as _main

@@ -291,3 +291,34 @@ def test_a_snapshot_with_an_infinite_value_survives_the_workspace(workspace: Wor
         snapshot = {s["gate"]: s for s in session.scalars(select(Decision)).one().gate_snapshot}
     assert snapshot["P99 latency"]["value"] is None and snapshot["P99 latency"]["display"] == "+Inf ms"
     assert snapshot["P99 latency"]["outcome"] == "fail"
+
+
+# --- the decide command ---------------------------------------------------------------------------------------
+
+
+def test_decide_refuses_a_plain_go_on_unmeasured_gates_and_records_an_override(
+    workspace: Workspace, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from launchdesk.cli import main
+
+    path = str(workspace.path)
+    base = [path, "Smart search", "--phase", "1", "--decision", "go", "--by", "Mia Hoffmann", "--role", "pmm",
+            "--why", "Design partners are waiting."]
+    assert main(["decide", *base]) == 1
+    err = capsys.readouterr().err
+    assert "needs a written override reason" in err and "--override" in err and len(err.strip().splitlines()) == 1
+    assert main(["decide", *base, "--override", "No traffic yet; nothing to measure before phase 1."]) == 0
+    out = capsys.readouterr().out
+    assert "OVERRIDE" in out and "now approved" in out
+    assert main(["decide", path, "Smart search", "--phase", "1", "--decision", "pause", "--by", "Dan",
+                 "--role", "engineering", "--why", "Hold"]) == 1
+    assert "only a live phase can be paused" in capsys.readouterr().err
+    assert main(["decide", path, "Smart search", "--phase", "7", "--decision", "no-go", "--by", "Dan",
+                 "--role", "engineering", "--why", "Hold"]) == 1
+    assert "there is no phase 7" in capsys.readouterr().err
+    with open_workspace(path) as reopened, reopened.session() as session:
+        (decision,) = session.scalars(select(Decision)).all()
+        assert decision.overridden and decision.decided_by == "Mia Hoffmann (pmm)"
+        assert len(decision.gate_snapshot) == 4
+        assert {s["outcome"] for s in decision.gate_snapshot} == {"inconclusive"}
+        assert decision.phase.status == PhaseStatus.APPROVED

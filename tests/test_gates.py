@@ -258,3 +258,29 @@ def test_stored_samples_keep_infinite_values(workspace: Workspace) -> None:
         rollout = session.scalars(select(Rollout)).one()
         result = {r.name: r for r in gate_results(session, rollout)}["P99 latency"]
     assert result.value == math.inf and result.outcome == FAIL
+
+
+# --- the gates command ----------------------------------------------------------------------------------------
+
+
+def test_gates_json_lists_every_gate_with_value_threshold_outcome_and_reason(
+    workspace: Workspace, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from launchdesk.cli import main
+
+    with workspace.transaction() as session:
+        activation = gates_of(session)["Activation within 7 days"]
+        record_manual_value(session, activation, 31, entered_by="Ana Analyst")
+    assert main(["gates", str(workspace.path), "Smart search", "--json"]) == 0
+    rows = {row["name"]: row for row in json.loads(capsys.readouterr().out)}
+    assert list(rows) == ["Error rate", "P99 latency", "Support tickets", "Activation within 7 days"]
+    assert rows["Activation within 7 days"] == {**rows["Activation within 7 days"], "value": 31, "threshold": 25,
+                                                "comparison": ">", "outcome": "pass", "reason": "31 % is > 25 %"}
+    assert rows["Error rate"]["outcome"] == "inconclusive" and rows["Error rate"]["value"] is None
+    assert "Never evaluated" in rows["Error rate"]["reason"]
+
+    assert main(["gates", str(workspace.path), "Smart search"]) == 0
+    out = capsys.readouterr().out
+    assert "Activation within 7 days  31 %" in out and "a go needs a written override: 3 gate(s) not passing" in out
+    assert main(["gates", str(workspace.path), "Nope"]) == 1
+    assert "no rollout named 'Nope'" in capsys.readouterr().err

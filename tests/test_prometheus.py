@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 import math
 import secrets
 import time
@@ -298,3 +299,35 @@ def test_a_refused_password_is_an_auth_error_without_the_password(
 def test_a_missing_keyring_secret_is_said_plainly(connection_for: Callable[..., Connection]) -> None:
     with pytest.raises(AuthError, match="holds no token for the connection 'Prometheus \\(auth\\)'"):
         PrometheusClient.for_connection(connection_for(None, auth="bearer"))
+
+
+def test_gates_command_reads_real_prometheus_through_the_connection(
+    prometheus_server: PrometheusServer, workspace_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from launchdesk.cli import main
+    from launchdesk.connections import add_connection
+    from launchdesk.workspace import open_workspace
+
+    prometheus_server.exporter.set_traffic(requests_per_s=300, error_ratio=0.0, latency_s=0.04)
+    with open_workspace(workspace_path) as ws, ws.transaction() as session:
+        source = add_connection(session, "Prometheus", "prometheus", url=prometheus_server.base_url)
+        rollout = create_rollout_from_template(session, load_template(), name="CLI", feature_name="CLI",
+                                               launch_start=utcnow())
+        error_rate, p99 = rollout.gates[0], rollout.gates[1]
+        error_rate.source_connection = p99.source_connection = source
+        for gate in (error_rate, p99):  # rate() over 10 s: an earlier test's bad traffic washes out quickly
+            gate.query, gate.window_s = gate.query.replace("[5m]", "[10s]"), 20
+        p99.min_samples = 1000  # more than a 20 s window can hold
+        query = error_rate.query
+    # Enough scrapes since Prometheus started for three rate() points at one-second steps, and no errors left.
+    assert prometheus_server.exporter.wait_for_scrapes(6, timeout=DEADLINE_S)
+    with PrometheusClient(prometheus_server.base_url) as client:
+        wait_for(prometheus_server, "an error rate of 0", lambda: client.query(query)[0].points[0].value,
+                 lambda value: value == 0)
+    assert main(["gates", str(workspace_path), "CLI", "--json"]) == 0
+    rows = {row["name"]: row for row in json.loads(capsys.readouterr().out)}
+    assert rows[ERROR_RATE]["outcome"] == "pass", rows[ERROR_RATE]["reason"]
+    assert rows[ERROR_RATE]["value"] == 0
+    assert rows[ERROR_RATE]["sample_count"] >= 3 and rows[ERROR_RATE]["age_s"] == 0
+    assert rows[P99]["outcome"] == "inconclusive" and 40 < rows[P99]["value"] < 50
+    assert "the gate needs at least 1000" in rows[P99]["reason"]

@@ -153,7 +153,7 @@ def record_decision(
     summary = f"{_kind_text(kind).capitalize()} for {phase.name} by {name} ({role})"
     if blockers:
         summary += f", OVERRIDING {len(blockers)} gate(s) not passing ({', '.join(r.name for r in blockers)}): " \
-                   f"{override}. Why: {why}"
+                   f"{override.rstrip('.')}. Why: {why}"
     else:
         summary += (" (all gates pass)" if results else "") + f": {why}"
     journal.record(session, f"decision.{kind.value}", summary, rollout=phase.rollout_id, actor=name, details={
