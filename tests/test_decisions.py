@@ -190,13 +190,16 @@ def test_a_no_go_needs_no_passing_gates_and_no_override(workspace: Workspace) ->
         rollout = rollout_of(session)
         phase = next_phase(rollout)
         assert phase is not None
-        failing = results(rollout, {"Error rate": 0.5})
+        failing = results(rollout, {**ALL_PASS, "Error rate": 0.5})
         with pytest.raises(DecisionRefused, match="Only a go can override"):
             record_decision(session, phase, "no-go", decided_by="Mia", role="pmm", why="Errors.",
                             results=failing, override_reason="whatever")
         decision = record_decision(session, phase, "no-go", decided_by="Mia", role="pmm", why="Errors up.",
                                    results=failing)
         assert not decision.overridden and phase.status == PhaseStatus.AWAITING_GO
+        entry = session.scalars(select(JournalEntry).where(JournalEntry.kind == "decision.no_go")).one()
+        assert entry.summary == "No-go for Phase 1: Internal users and design partners by Mia (pmm) " \
+                                "(not passing: Error rate): Errors up."
 
 
 @pytest.mark.parametrize(("fields", "words"), [

@@ -135,7 +135,8 @@ def record_decision(
         raise DecisionRefused("A decision needs a reason: say why.")
     if override and kind != DecisionKind.GO:
         raise DecisionRefused(f"Only a go can override gates; a {_kind_text(kind)} needs no override.")
-    blockers = go_blockers(results) if kind == DecisionKind.GO else []
+    not_passing = go_blockers(results)
+    blockers = not_passing if kind == DecisionKind.GO else []
     if blockers and not override:
         listed = "; ".join(f"{r.name}: {r.outcome.value} ({r.reason})" for r in blockers)
         raise OverrideRequired(
@@ -154,11 +155,14 @@ def record_decision(
     if blockers:
         summary += f", OVERRIDING {len(blockers)} gate(s) not passing ({', '.join(r.name for r in blockers)}): " \
                    f"{override.rstrip('.')}. Why: {why}"
+    elif not_passing:
+        summary += f" (not passing: {', '.join(r.name for r in not_passing)}): {why}"
     else:
         summary += (" (all gates pass)" if results else "") + f": {why}"
     journal.record(session, f"decision.{kind.value}", summary, rollout=phase.rollout_id, actor=name, details={
         "decision_id": decision.id, "phase": phase.name, "phase_id": phase.id, "kind": kind.value,
-        "by": name, "role": role, "why": why, "overridden": bool(blockers), "override_reason": override if blockers else None,
+        "by": name, "role": role, "why": why, "overridden": bool(blockers),
+        "override_reason": override if blockers else None,
         "status_from": before.value, "status_to": after.value, "snapshot": decision.gate_snapshot,
     })
     return decision
