@@ -272,6 +272,9 @@ def rollout_list(args: argparse.Namespace) -> int:
     WORKSPACE,
     arg("--rollout", metavar="NAME", help="only this rollout's entries"),
     arg("--limit", type=_positive, default=50, metavar="N", help="the latest N entries (default 50)"),
+    arg("--kind", action="append", metavar="KIND", help="only entries of this kind (repeatable), e.g. plan_drift"),
+    arg("--since", type=_iso_start, metavar="DATE", help="only entries at or after this date or time (UTC)"),
+    arg("--csv", metavar="OUT.csv", help="write the entries (all that match, no limit) as CSV"),
 )
 def show_journal(args: argparse.Namespace) -> int:
     from sqlalchemy import select
@@ -289,7 +292,26 @@ def show_journal(args: argparse.Namespace) -> int:
                 raise CommandError(f"There is no rollout named '{args.rollout}' in {display_name(args.workspace)} "
                                    f"(rollouts: {known}).")
             query = query.where(JournalEntry.rollout_id == ids[0])
+        if args.kind:
+            query = query.where(JournalEntry.kind.in_(args.kind))
+        if args.since is not None:
+            since = args.since if isinstance(args.since, dt.datetime) else dt.datetime.combine(args.since, dt.time())
+            query = query.where(JournalEntry.at >= (since if since.tzinfo else since.replace(tzinfo=dt.timezone.utc)))
+        if args.csv:
+            query = query.limit(None)
         entries = list(reversed(session.scalars(query).all()))
+    if args.csv:
+        import csv
+
+        with open(args.csv, "w", newline="", encoding="utf-8") as out:
+            writer = csv.writer(out)
+            writer.writerow(["at", "actor", "kind", "rollout", "summary", "details"])
+            for entry in entries:
+                writer.writerow([entry.at.isoformat(), entry.actor, entry.kind,
+                                 names.get(entry.rollout_id, "") if entry.rollout_id else "", entry.summary,
+                                 json.dumps(entry.details, sort_keys=True)])
+        print(f"{len(entries)} journal entries -> {args.csv}")
+        return 0
     for entry in entries:
         where = "" if args.rollout or entry.rollout_id is None else f"[{names.get(entry.rollout_id, '?')}] "
         summary = " ".join(entry.summary.split())

@@ -267,3 +267,21 @@ def lookup_command(args: argparse.Namespace) -> int:
         print(f"{a.account_id}  {a.name}  [{a.rollout}]  cohort: {a.cohort or '-'}  phase: {a.phase or '-'}  "
               f"access: {a.has_access}  ({a.reason}; {age})")
     return 0
+
+
+@command(
+    "kill-switch", "turn the rollout's flag off on the platform and wait until a sync confirms it",
+    WORKSPACE, ROLLOUT,
+    arg("--confirm", required=True, metavar="FLAG_KEY", help="type the flag key to confirm"),
+    arg("--timeout", type=float, default=60.0, help="seconds to wait for the platform to confirm (default 60)"),
+)
+def kill_switch(args: argparse.Namespace) -> int:
+    from launchdesk.access.kill_switch import KillSwitchRefused, turn_flag_off
+
+    with _open(args.workspace) as ws:
+        try:
+            result = turn_flag_off(ws, args.rollout, confirmation=args.confirm, timeout_s=args.timeout)
+        except KillSwitchRefused as exc:
+            raise CommandError(str(exc)) from None
+    print(result.message)
+    return 0 if result.confirmed else 1

@@ -285,3 +285,44 @@ def test_cli_end_to_end(tmp_path, unleash_server, admin, secret_service, monkeyp
     token_part = unleash_server.admin_token.split(".", 1)[1]
     for path in tmp_path.glob("cli.launchdesk*"):
         assert token_part.encode() not in path.read_bytes()
+
+
+def test_kill_switch_turns_the_flag_off_and_waits_for_the_platform(planned, unleash_server):
+    from launchdesk.access.kill_switch import KillSwitchRefused, turn_flag_off
+
+    ws, flag, _ = planned
+    set_live(ws, 2)
+    sync_flags(ws)
+    with pytest.raises(KillSwitchRefused, match="Type the flag key"):
+        turn_flag_off(ws, "Smart inbox", confirmation="yes")
+    result = turn_flag_off(ws, "Smart inbox", confirmation=flag, actor="On-call")
+    assert result.confirmed, result.message
+    # the platform itself says off
+    r = httpx.get(f"{unleash_server.base_url}/api/admin/projects/{PROJECT}/features/{flag}",
+                  headers={"Authorization": unleash_server.admin_token}, timeout=30)
+    (env,) = [e for e in r.json()["environments"] if e["name"] == ENV]
+    assert env["enabled"] is False
+    with ws.session() as s:
+        rollout = s.scalars(select(Rollout)).one()
+        assert rollout.status.value == "rolled_back"
+        assert [p.status for p in rollout.phases if p.kind is PhaseKind.ROLLOUT][2] is PhaseStatus.ROLLED_BACK
+        entry = s.scalars(select(JournalEntry).where(JournalEntry.kind == "kill_switch")).one()
+        assert entry.actor == "On-call" and entry.details["confirmed"] is True
+        assert entry.details["seconds"] >= 0
+        (answer,) = lookup(s, "acct-0001", rollout_name="Smart inbox")
+        assert answer.has_access == "false" and "off" in answer.reason
+
+
+def test_an_approved_phase_goes_live_only_when_the_platform_confirms(planned, admin):
+    ws, flag, _ = planned
+    with ws.transaction() as s:
+        rollout = s.scalars(select(Rollout)).one()
+        phases = [p for p in rollout.phases if p.kind is PhaseKind.ROLLOUT]
+        phases[0].status = PhaseStatus.COMPLETE
+        phases[1].status = PhaseStatus.LIVE  # 10%
+        phases[2].status = PhaseStatus.APPROVED  # 25%: the go was recorded
+    sync_flags(ws)  # the platform is at 25%: phase 3 is confirmed live, phase 2 complete
+    with ws.session() as s:
+        statuses = [p.status for p in s.scalars(select(Rollout)).one().phases if p.kind is PhaseKind.ROLLOUT]
+    assert statuses[:3] == [PhaseStatus.COMPLETE, PhaseStatus.COMPLETE, PhaseStatus.LIVE]
+    assert statuses[3] is PhaseStatus.PLANNED

@@ -249,6 +249,7 @@ def _store_snapshot(
         result.summary = summary
         drifts = []
         for rollout in s.scalars(select(Rollout).where(Rollout.name.in_(result.rollouts))):
+            _follow_platform(s, rollout, bool(result.enabled), result.percentage, now)
             drift = plan_drift(rollout, bool(result.enabled), result.percentage)
             if drift:
                 drifts.append(drift)
@@ -271,6 +272,21 @@ def _store_snapshot(
             )
         snapshot.drift = "; ".join(drifts) or None
         result.drift = drifts
+
+
+def _follow_platform(session: Session, rollout: Rollout, enabled: bool, percentage: float | None,
+                     now: dt.datetime) -> None:
+    """An approved phase goes live when the platform confirms its percentage (never because someone says so);
+    the phase it replaces is then complete."""
+    from launchdesk.planning.decisions import complete_phase, confirm_live
+
+    phases = [p for p in rollout.phases if p.kind is PhaseKind.ROLLOUT]
+    for index, phase in enumerate(phases):
+        if phase.status is PhaseStatus.APPROVED and confirm_live(phase, percentage, enabled, now=now):
+            for earlier in phases[:index]:
+                if earlier.status is PhaseStatus.LIVE:
+                    complete_phase(session, earlier, now=now)
+            break
 
 
 def snapshot_age(snapshot: FlagSnapshot, now: dt.datetime | None = None) -> float:
