@@ -326,3 +326,31 @@ def test_an_approved_phase_goes_live_only_when_the_platform_confirms(planned, ad
         statuses = [p.status for p in s.scalars(select(Rollout)).one().phases if p.kind is PhaseKind.ROLLOUT]
     assert statuses[:3] == [PhaseStatus.COMPLETE, PhaseStatus.COMPLETE, PhaseStatus.LIVE]
     assert statuses[3] is PhaseStatus.PLANNED
+
+
+def test_a_flag_with_a_parent_flag_is_evaluated_with_its_parent(tmp_path, unleash_server, admin, secret_service):
+    parent, child = unique_name("parent"), unique_name("child")
+    for name in (parent, child):
+        admin.create_feature(PROJECT, name)
+    admin.flexible_rollout(PROJECT, parent, ENV, 50)
+    admin.flexible_rollout(PROJECT, child, ENV, 100)
+    admin._call("POST", f"/api/admin/projects/{PROJECT}/features/{child}/dependencies",
+                {"feature": parent, "enabled": True})
+    admin.enable(PROJECT, parent, ENV)
+    admin.enable(PROJECT, child, ENV)
+    ws = create_workspace(tmp_path / "deps.launchdesk")
+    import_accounts(ws, write_accounts(tmp_path / "accounts.csv", 80))
+    with ws.transaction() as s:
+        connection = add_connection(s, "unleash", "unleash", url=unleash_server.base_url, project=PROJECT,
+                                    environment=ENV, secret=unleash_server.admin_token)
+        s.add(Rollout(name="Child", feature_name="Child", flag_connection=connection, flag_key=child,
+                      flag_environment=ENV))
+    report = sync_flags(ws)
+    assert report.status is SyncStatus.OK, report.errors
+    with ws.session() as s:
+        answers = {a.account_id: a.has_access for a in lookup(s, "acct-", rollout_name="Child", limit=80)}
+    assert len(answers) == 80
+    expected = {key: playground(unleash_server, child, key, {}) for key in answers}
+    assert {k: v == "true" for k, v in answers.items()} == expected
+    assert 0 < sum(expected.values()) < 80  # the parent's 50% really splits the child's audience
+    ws.close()

@@ -45,9 +45,9 @@ class SnapshotEvaluator:
         if self.kind is ConnectionKind.UNLEASH:
             from launchdesk.flags.unleash_eval import UnleashSnapshot
 
-            self._unleash = UnleashSnapshot(
-                [definition], list((definition.get("segments") or {}).values()), environment=self.environment
-            )
+            features = [definition, *(definition.get("parents") or [])]
+            segments = {str(k): v for f in features for k, v in (f.get("segments") or {}).items()}
+            self._unleash = UnleashSnapshot(features, list(segments.values()), environment=self.environment)
             self.fields = self._unleash.fields(self.flag) - {"currentTime"}
         elif self.kind is ConnectionKind.LAUNCHDARKLY:
             from launchdesk.flags.launchdarkly_eval import LaunchDarklySnapshot

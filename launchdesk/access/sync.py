@@ -125,6 +125,10 @@ def _fetch(connection: Connection, flag: str, environment: str) -> tuple[dict[st
             from launchdesk.flags.unleash_api import rollout_percentage
 
             definition = client.fetch_definition(connection.project, flag, environment)
+            # A flag that depends on parent flags is evaluated with them, so the parents travel in the snapshot.
+            parents = [d["feature"] for d in definition.get("dependencies") or []]
+            definition["parents"] = [client.fetch_definition(connection.project, name, environment)
+                                     for name in parents]
             return definition, bool(definition["enabled"]), rollout_percentage(definition)
         from launchdesk.flags.launchdarkly_api import rollout_percentage as ld_percentage
 
