@@ -1,0 +1,286 @@
+"""Rescheduling rules for a rollout's phases: move, resize, ripple, refusals and snapping. Pure Python, no Qt.
+
+A gesture (a drag, a key press, typed dates) becomes a :class:`Reschedule`: every phase's dates before and after,
+computed in memory, so the timeline can preview it on each mouse move and commit it as one undo step.
+
+The rules, in plan order (phases sorted by position):
+
+- **Ripple**: moving a phase, or moving its end, moves every later phase by the same amount, so the gaps between
+  them stay as they were. ``alone=True`` (the timeline's modifier key) moves only that phase, if that breaks no rule.
+- **Order**: a phase never starts before the end of the phase before it. A gesture that would break this is
+  refused with a sentence saying why (:class:`ScheduleRefused`); nothing is clamped silently. Only pairs that the
+  gesture touches are checked, so an older overlap elsewhere never blocks an unrelated edit.
+- **History**: a phase that has started (live, paused, complete or rolled back) keeps its start; only its end can
+  change, and never to a moment already past.
+- **Snapping**: drags and arrow keys move by whole units of the zoom level (hour, day, week). Days and weeks are
+  counted on the team's wall clock (:func:`shift`), so a phase that starts at 09:00 in Berlin still starts at 09:00
+  after a move across a daylight-saving change.
+
+Checklist due dates and message send times are offsets from their phase's start, so they follow by themselves.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from zoneinfo import ZoneInfo
+
+from launchdesk.models.base import PhaseStatus, StrEnum
+from launchdesk.planning.business_hours import BusinessHours
+
+UTC = dt.timezone.utc
+STARTED = frozenset({PhaseStatus.LIVE, PhaseStatus.PAUSED, PhaseStatus.COMPLETE, PhaseStatus.ROLLED_BACK})
+_DAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
+_MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+
+
+class Unit(StrEnum):
+    """The step a drag or an arrow key moves by: the unit of the timeline's zoom level."""
+
+    HOUR = "hour"
+    DAY = "day"
+    WEEK = "week"
+
+    @property
+    def length(self) -> dt.timedelta:
+        """The nominal length, for turning a drag distance into whole steps."""
+        return {Unit.HOUR: dt.timedelta(hours=1), Unit.DAY: dt.timedelta(days=1), Unit.WEEK: dt.timedelta(weeks=1)}[
+            self
+        ]
+
+
+class Edge(StrEnum):
+    START = "start"
+    END = "end"
+
+
+class ScheduleRefused(ValueError):
+    """A gesture the rules do not allow; the message says why, in the words the timeline shows."""
+
+
+@dataclass(frozen=True)
+class PlannedPhase:
+    """A phase as the rules see it: its dates and status, nothing else."""
+
+    id: int
+    name: str
+    start: dt.datetime
+    end: dt.datetime
+    status: PhaseStatus = PhaseStatus.PLANNED
+
+    @property
+    def started(self) -> bool:
+        return self.status in STARTED
+
+
+@dataclass(frozen=True)
+class Reschedule:
+    """One gesture's outcome: every phase of the rollout before and after it, in plan order."""
+
+    phase_id: int  # the phase the gesture was on
+    before: tuple[PlannedPhase, ...]
+    after: tuple[PlannedPhase, ...]
+
+    @property
+    def changes(self) -> list[tuple[PlannedPhase, PlannedPhase]]:
+        """(before, after) of every phase whose dates change, in plan order."""
+        return [(old, new) for old, new in zip(self.before, self.after, strict=True) if old != new]
+
+    @property
+    def pushed(self) -> list[PlannedPhase]:
+        """The other phases that move along (after the gesture)."""
+        return [new for _old, new in self.changes if new.id != self.phase_id]
+
+    @property
+    def phase(self) -> PlannedPhase:
+        """The phase the gesture was on, after it."""
+        return next(p for p in self.after if p.id == self.phase_id)
+
+    def describe(self, zone: ZoneInfo) -> str:
+        """A line for the preview and the journal:
+        "Phase 2 → Tue 12 Jan 09:00 – Mon 18 Jan 09:00 (6 days); pushes 3 later phases by 2 days"."""
+        new = self.phase
+        text = f"{new.name} → {when_text(new.start, zone)} – {when_text(new.end, zone)} " \
+               f"({duration_text(new.end - new.start)})"
+        pushed = self.pushed
+        if pushed:
+            first_old = next(p for p in self.before if p.id == pushed[0].id)
+            delta = pushed[0].start - first_old.start
+            count = f"{len(pushed)} later phase{'s' if len(pushed) > 1 else ''}"
+            text += f"; {'pushes' if delta > dt.timedelta(0) else 'pulls'} {count} by {duration_text(abs(delta))}"
+        return text
+
+
+def shift(moment: dt.datetime, steps: int, unit: Unit, zone: ZoneInfo) -> dt.datetime:
+    """``moment`` moved by ``steps`` units: hours on the clock, days and weeks on the team's wall clock."""
+    if unit == Unit.HOUR:
+        return moment + steps * unit.length
+    local = moment.astimezone(zone)
+    return (local + steps * unit.length).astimezone(UTC)  # aware + timedelta keeps the wall-clock time
+
+
+def steps_for(distance: dt.timedelta, unit: Unit) -> int:
+    """The whole number of units nearest to a drag distance: the snap."""
+    return round(distance / unit.length)
+
+
+def move(
+    phases: Sequence[PlannedPhase],
+    phase_id: int,
+    steps: int,
+    unit: Unit,
+    zone: ZoneInfo,
+    *,
+    alone: bool = False,
+    now: dt.datetime,
+) -> Reschedule:
+    """Move a phase (and, unless ``alone``, every later phase) by ``steps`` units; ScheduleRefused if not allowed."""
+    index = _index(phases, phase_id)
+    phase = phases[index]
+
+    def moved(m: dt.datetime) -> dt.datetime:
+        return shift(m, steps, unit, zone)
+
+    return _reschedule(phases, index, moved(phase.start), moved(phase.end), None if alone else moved, zone, now)
+
+
+def resize(
+    phases: Sequence[PlannedPhase],
+    phase_id: int,
+    edge: Edge,
+    steps: int,
+    unit: Unit,
+    zone: ZoneInfo,
+    *,
+    alone: bool = False,
+    now: dt.datetime,
+) -> Reschedule:
+    """Move one edge of a phase by ``steps`` units. The later phases follow a moved end unless ``alone``; a moved
+    start leaves every other phase where it is."""
+    index = _index(phases, phase_id)
+    phase = phases[index]
+
+    def moved(m: dt.datetime) -> dt.datetime:
+        return shift(m, steps, unit, zone)
+
+    if edge == Edge.START:
+        return _reschedule(phases, index, moved(phase.start), phase.end, None, zone, now)
+    return _reschedule(phases, index, phase.start, moved(phase.end), None if alone else moved, zone, now)
+
+
+def set_dates(
+    phases: Sequence[PlannedPhase],
+    phase_id: int,
+    start: dt.datetime,
+    end: dt.datetime,
+    zone: ZoneInfo,
+    *,
+    alone: bool = False,
+    now: dt.datetime,
+) -> Reschedule:
+    """Typed dates for a phase; unless ``alone``, the later phases move by as much as its end moved."""
+    index = _index(phases, phase_id)
+    delta = end - phases[index].end
+    return _reschedule(phases, index, start, end, None if alone else (lambda m: m + delta), zone, now)
+
+
+def start_warnings(reschedule: Reschedule, hours: BusinessHours) -> dict[int, str]:
+    """Phase id → business-hours warning, for every phase whose start the gesture moves outside business hours."""
+    warnings = {}
+    for old, new in reschedule.changes:
+        if new.start != old.start and (warning := hours.warning(new.start)) is not None:
+            warnings[new.id] = warning
+    return warnings
+
+
+def when_text(moment: dt.datetime, zone: ZoneInfo) -> str:
+    """A moment on the team's clock, the same in every locale: "Tue 12 Jan 09:00"."""
+    local = moment.astimezone(zone)
+    return f"{_DAYS[local.weekday()]} {local.day} {_MONTHS[local.month - 1]} {local:%H:%M}"
+
+
+def duration_text(delta: dt.timedelta) -> str:
+    """A signed span as people say it: "2 days", "−3 h", "1 week 2 days", "5 days 4 h"."""
+    sign = "−" if delta < dt.timedelta(0) else ""
+    minutes = round(abs(delta).total_seconds() / 60)
+    days, rest = divmod(minutes, 24 * 60)
+    hours, minutes = divmod(rest, 60)
+    parts = []
+    weeks, days = divmod(days, 7) if days % 7 == 0 else (0, days)
+    if weeks:
+        parts.append(f"{weeks} week{'s' if weeks > 1 else ''}")
+    if days:
+        parts.append(f"{days} day{'s' if days > 1 else ''}")
+    if hours:
+        parts.append(f"{hours} h")
+    if minutes:
+        parts.append(f"{minutes} min")
+    return sign + (" ".join(parts) or "0 h")
+
+
+def _index(phases: Sequence[PlannedPhase], phase_id: int) -> int:
+    for i, p in enumerate(phases):
+        if p.id == phase_id:
+            return i
+    raise KeyError(f"no phase {phase_id} in this plan")
+
+
+def _reschedule(
+    phases: Sequence[PlannedPhase],
+    index: int,
+    start: dt.datetime,
+    end: dt.datetime,
+    tail: Callable[[dt.datetime], dt.datetime] | None,
+    zone: ZoneInfo,
+    now: dt.datetime,
+) -> Reschedule:
+    before = tuple(phases)
+    after = list(before)
+    after[index] = dataclasses.replace(before[index], start=start, end=end)
+    if tail is not None:
+        for i in range(index + 1, len(before)):
+            p = before[i]
+            after[i] = dataclasses.replace(p, start=tail(p.start), end=tail(p.end))
+    result = Reschedule(before[index].id, before, tuple(after))
+    _check(result, zone, now)
+    return result
+
+
+def _check(result: Reschedule, zone: ZoneInfo, now: dt.datetime) -> None:
+    """Raise ScheduleRefused with the first rule the result breaks."""
+    for old, new in result.changes:
+        if new.end <= new.start:
+            raise ScheduleRefused(
+                f"{new.name} would end ({when_text(new.end, zone)}) before it starts ({when_text(new.start, zone)})."
+            )
+        if old.started and new.start != old.start:
+            subject = f"{new.name} is" if new.id == result.phase_id else f"This would also move {new.name}, which is"
+            raise ScheduleRefused(
+                f"{subject} {_status_text(old.status)} since {when_text(old.start, zone)}: its start is history "
+                f"and cannot move; only its end can change."
+            )
+        if old.started and new.end != old.end and new.end < now:
+            raise ScheduleRefused(
+                f"{new.name} is {_status_text(old.status)}: its end cannot move into the past "
+                f"({when_text(new.end, zone)} is before now, {when_text(now, zone)})."
+            )
+    changed = {new.id for _old, new in result.changes}
+    after = result.after
+    for earlier, later in zip(after, after[1:]):
+        if (earlier.id in changed or later.id in changed) and later.start < earlier.end:
+            if later.id == result.phase_id or earlier.id not in changed:
+                raise ScheduleRefused(
+                    f"{later.name} would start {when_text(later.start, zone)}, before {earlier.name} ends "
+                    f"({when_text(earlier.end, zone)}). Phases stay in order and do not overlap."
+                )
+            raise ScheduleRefused(
+                f"{earlier.name} would end {when_text(earlier.end, zone)}, after {later.name} starts "
+                f"({when_text(later.start, zone)}). Move it together with the later phases instead of alone "
+                f"(without the modifier key)."
+            )
+
+
+def _status_text(status: PhaseStatus) -> str:
+    return status.value.replace("_", " ")
