@@ -22,6 +22,9 @@ RETRY_STATUSES = {429, 500, 502, 503, 504}
 class PlatformError(Exception):
     """A call to a flag platform failed; str() is a message for the user and never holds a token."""
 
+    # Set by `post_once`: False when the request certainly never reached the server (no connection was made).
+    request_sent = True
+
     def __init__(self, message: str, *, status: int | None = None, server_message: str = "") -> None:
         super().__init__(message)
         self.status = status
@@ -190,6 +193,22 @@ class PlatformHttp:
                 raise self._status_error(status, headers, body)
             return self._parse_json(body, path)
 
+    def post_once(
+        self, path: str, json_body: Any, headers: Mapping[str, str] | None = None
+    ) -> tuple[int, httpx.Headers, bytes]:
+        """One POST, never retried, and its raw answer (status, headers, body) whatever the status.
+
+        For deliveries (a Slack post, a webhook call): repeating one that may have arrived could deliver it
+        twice, so the caller decides. A failure raises as any call does, with ``request_sent`` telling whether
+        the request may have reached the server.
+        """
+        try:
+            return self._send("POST", path, None, json_body, headers)
+        except PlatformError as err:
+            err.request_sent = not isinstance(err.__cause__, httpx.ConnectError | httpx.ConnectTimeout
+                                              | httpx.PoolTimeout)
+            raise
+
     def _wait(self, attempt: int, retry_after: float | None) -> None:
         if retry_after is not None:
             time.sleep(min(retry_after, self.max_retry_after))
@@ -197,12 +216,13 @@ class PlatformHttp:
             time.sleep(min(self.backoff * 2**attempt, self.max_backoff))
 
     def _send(
-        self, method: str, path: str, params: Mapping[str, str] | None, json_body: Any
+        self, method: str, path: str, params: Mapping[str, str] | None, json_body: Any,
+        headers: Mapping[str, str] | None = None,
     ) -> tuple[int, httpx.Headers, bytes]:
         """One HTTP exchange, the body read in chunks so an endless or huge answer stops at the cap."""
         deadline = time.monotonic() + self.timeout
         try:
-            with self._client.stream(method, path, params=params, json=json_body) as response:
+            with self._client.stream(method, path, params=params, json=json_body, headers=headers) as response:
                 length = response.headers.get("content-length", "")
                 if length.isdigit() and int(length) > self.max_body_bytes:
                     raise self._too_large()
