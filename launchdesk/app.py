@@ -153,4 +153,7 @@ def main(argv: list[str] | None = None) -> int:
     start_up = _StartUpFinished(window, quit_after_paint)
     window.installEventFilter(start_up)
     window.show()
-    return app.exec()
+    try:
+        return app.exec()
+    finally:
+        sys.excepthook = sys.__excepthook__  # no dialogs once the event loop is gone

@@ -22,10 +22,9 @@ from PySide6.QtWidgets import (
     QVBoxLayout,
     QWidget,
 )
-from sqlalchemy import select
-from sqlalchemy.orm import selectinload
+from sqlalchemy import Row, select
 
-from launchdesk.models import Cohort, Phase, PhaseKind, PhaseStatus, Rollout
+from launchdesk.models import Cohort, Connection, Phase, PhaseKind, PhaseStatus, Rollout
 from launchdesk.views.commands import (
     EditCohortField,
     EditFieldCommand,
@@ -44,6 +43,7 @@ from launchdesk.views.item_models import (
 )
 from launchdesk.views.pages import RolloutPage, section
 from launchdesk.views.widgets import CommitTextEdit, fit_columns, table_view
+from launchdesk.workspace import Workspace
 
 log = logging.getLogger(__name__)
 
@@ -73,14 +73,14 @@ def parse_percent(_row: Any, value: Any) -> float:
     return round(percent, 2)
 
 
-def parse_start(phase: Phase, value: Any) -> dt.datetime:
+def parse_start(phase: Any, value: Any) -> dt.datetime:
     start = _as_datetime(value)
     if start >= phase.planned_end:
         raise ValueError("The planned start must be before the planned end.")
     return start
 
 
-def parse_end(phase: Phase, value: Any) -> dt.datetime:
+def parse_end(phase: Any, value: Any) -> dt.datetime:
     end = _as_datetime(value)
     if end <= phase.planned_start:
         raise ValueError("The planned end must be after the planned start.")
@@ -174,10 +174,10 @@ class RolloutForm(QWidget):
         self.readiness = QLabel()
         self.readiness.setWordWrap(True)
         readiness.addRow("Readiness", self.readiness)
-        self._rollout: Rollout | None = None
+        self._rollout: Row[Any] | None = None
         self.setEnabled(False)
 
-    def show_rollout(self, rollout: Rollout | None) -> None:
+    def show_rollout(self, rollout: Row[Any] | None) -> None:
         self._rollout = rollout
         self.setEnabled(rollout is not None)
         for field, editor in self._editors.items():
@@ -192,13 +192,13 @@ class RolloutForm(QWidget):
             self.kill_switch.setText(tested.isoformat() if tested else "")
         self.status.setText(str(rollout.status).replace("_", " ").capitalize() if rollout else "")
         if rollout and rollout.flag_key:
-            connection = rollout.flag_connection.name if rollout.flag_connection else "no connection"
+            connection = rollout.connection_name or "no connection"
             self.flag.setText(f"{rollout.flag_key} in {rollout.flag_environment or 'default'} ({connection})")
         else:
             self.flag.setText("not linked to a flag yet")
         if rollout is None:
             self.readiness.setText("")
-        elif rollout.readiness_complete:
+        elif Rollout.readiness_complete.fget(rollout):  # the model's own rule, applied to the row
             self.readiness.setText("All readiness questions answered and the kill switch tested.")
         else:
             self.readiness.setText("Incomplete: answer every question and test the kill switch before phase 1.")
@@ -241,7 +241,7 @@ class PlanPage(RolloutPage):
         self.phases = RecordTableModel(
             [
                 Column("Phase", lambda p: p.name, field="name", parse=parse_name),
-                Column("Cohort", lambda p: p.cohort.name if p.cohort else ""),
+                Column("Cohort", lambda p: p.cohort_name or ""),
                 Column(
                     "Target %",
                     lambda p: percent_text(p.target_percentage),
@@ -330,28 +330,41 @@ class PlanPage(RolloutPage):
         return cmd.saved
 
     def reload(self) -> None:
-        rollout: Rollout | None = None
-        phases: list[Phase] = []
-        cohorts: list[Cohort] = []
+        rollout, phases, cohorts = None, [], []
         workspace = self.document.workspace
         if workspace is not None and self.rollout_id is not None:
-            with workspace.session() as session:
-                rollout = session.scalars(
-                    select(Rollout).where(Rollout.id == self.rollout_id).options(selectinload(Rollout.flag_connection))
-                ).first()
-                phases = list(
-                    session.scalars(
-                        select(Phase)
-                        .where(Phase.rollout_id == self.rollout_id)
-                        .options(selectinload(Phase.cohort))
-                        .order_by(Phase.position)
-                    )
-                )
-                cohorts = list(
-                    session.scalars(select(Cohort).where(Cohort.rollout_id == self.rollout_id).order_by(Cohort.position))
-                )
+            rollout, phases, cohorts = read_plan(workspace, self.rollout_id)
         self.form.show_rollout(rollout)
         self.phases.set_rows(phases)
         self.cohorts.set_rows(cohorts)
         fit_columns(self.phase_view, max_width=300)  # phase names are long and say most
         fit_columns(self.cohort_view)
+
+
+def read_plan(workspace: Workspace, rollout_id: int) -> tuple[Row[Any] | None, list[Row[Any]], list[Row[Any]]]:
+    """The rollout (with its flag connection's name), its phases (with their cohort's name) and its cohorts.
+
+    Read with Core queries on the tables, not as ORM objects: this page is what the window paints first,
+    and the first ORM query configures every mapper, a cost start-up does not need to pay yet.
+    """
+    rollout, phase, cohort, connection = (
+        Rollout.__table__, Phase.__table__, Cohort.__table__, Connection.__table__
+    )
+    with workspace.engine.connect() as conn:
+        row = conn.execute(
+            select(rollout, connection.c.name.label("connection_name"))
+            .outerjoin(connection, rollout.c.flag_connection_id == connection.c.id)
+            .where(rollout.c.id == rollout_id)
+        ).first()
+        phases = list(
+            conn.execute(
+                select(phase, cohort.c.name.label("cohort_name"))
+                .outerjoin(cohort, phase.c.cohort_id == cohort.c.id)
+                .where(phase.c.rollout_id == rollout_id)
+                .order_by(phase.c.position)
+            )
+        )
+        cohorts = list(
+            conn.execute(select(cohort).where(cohort.c.rollout_id == rollout_id).order_by(cohort.c.position))
+        )
+    return row, phases, cohorts
