@@ -55,6 +55,52 @@ def add_connection(
     return connection
 
 
+def update_connection(
+    session: Session,
+    connection: Connection,
+    *,
+    name: str,
+    url: str = "",
+    project: str = "",
+    environment: str = "",
+    options: dict[str, Any] | None = None,
+    secret: str | None = None,
+) -> None:
+    """Change a connection's settings; a new secret replaces the one in the keyring (none given keeps it).
+
+    The kind stays: the keyring entry is named after it.
+    """
+    name = name.strip()
+    if not name:
+        raise ConnectionProblem("A connection needs a name.")
+    other = session.scalars(select(Connection).where(Connection.name == name, Connection.id != connection.id)).first()
+    if other is not None:
+        raise ConnectionProblem(f"There is already a connection named {name!r}.")
+    connection.name, connection.url = name, url.strip()
+    connection.project, connection.environment = project.strip(), environment.strip()
+    # The secret's keyring id is not the caller's to change.
+    connection.options = {**(options or {}), "secret_id": (connection.options or {}).get("secret_id")}
+    session.flush()
+    if secret:
+        from launchdesk import secrets
+
+        secrets.set_secret(secret_key(connection), secret)
+    journal.record(session, "connection", f"Connection {name!r} ({connection.kind}) changed"
+                   + (", new token kept in the keyring" if secret else ""), details={"url": connection.url})
+
+
+def remove_connection(session: Session, connection: Connection) -> None:
+    """Remove a connection and its keyring entry. Its snapshots go with it; linked rollouts lose their link."""
+    from launchdesk import secrets
+
+    key, name = secret_key(connection), connection.name
+    session.delete(connection)
+    session.flush()
+    # Inside the transaction: if the keyring refuses, the connection stays rather than leaving a stray secret.
+    secrets.delete_secret(key)
+    journal.record(session, "connection", f"Connection {name!r} removed")
+
+
 def get_connection(session: Session, name: str) -> Connection:
     connection = session.scalars(select(Connection).where(Connection.name == name)).first()
     if connection is None:
@@ -75,9 +121,9 @@ def read_secret(connection: Connection) -> str:
     return value
 
 
-def flag_client(connection: Connection, **http_options: Any) -> Any:
-    """An API client for a flag platform connection, with its token from the keyring."""
-    token = read_secret(connection)
+def flag_client(connection: Connection, *, token: str | None = None, **http_options: Any) -> Any:
+    """An API client for a flag platform connection, with its token from the keyring unless one is given."""
+    token = token or read_secret(connection)
     if connection.kind is ConnectionKind.UNLEASH:
         from launchdesk.flags.unleash_api import UnleashAdminClient
 
@@ -91,9 +137,10 @@ def flag_client(connection: Connection, **http_options: Any) -> Any:
     raise ConnectionProblem(f"Connection {connection.name!r} is a {connection.kind} connection, not a flag platform.")
 
 
-def check_connection(connection: Connection) -> Any:
-    """Reach the platform with the stored token: a ConnectionCheck saying success or exactly what failed."""
-    with flag_client(connection) as client:
+def check_connection(connection: Connection, *, token: str | None = None) -> Any:
+    """Reach the platform with the stored token (or one typed but not saved yet): a ConnectionCheck saying
+    success or exactly what failed."""
+    with flag_client(connection, token=token) as client:
         if connection.kind is ConnectionKind.UNLEASH:
             return client.test_connection(connection.project)
         return client.test_connection(connection.project, connection.environment)

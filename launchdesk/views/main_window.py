@@ -12,7 +12,6 @@ import logging
 import os
 import platform
 from pathlib import Path
-from typing import Any
 
 from PySide6 import __version__ as pyside_version
 from PySide6.QtCore import QByteArray, QItemSelectionModel, QModelIndex, QSettings, Qt, qVersion
@@ -27,7 +26,7 @@ from PySide6.QtWidgets import (
     QVBoxLayout,
     QWidget,
 )
-from sqlalchemy import Row, select
+from sqlalchemy import select
 from sqlalchemy.engine import make_url
 
 from launchdesk import APP_NAME, __version__, paths
@@ -37,6 +36,7 @@ from launchdesk.views.document import WorkspaceDocument
 from launchdesk.views.item_models import Column, RecordTableModel
 from launchdesk.views.pages import ChecklistPage, GatesPage, JournalPage, MessagesPage, RolloutPage
 from launchdesk.views.plan_page import PlanPage
+from launchdesk.views.sync_actions import FlagActions, FlagStatusPanel
 from launchdesk.views.tasks import run_task
 from launchdesk.workspace import FILE_SUFFIX, Workspace, WorkspaceError, display_name, is_url
 
@@ -76,7 +76,7 @@ def workspace_location(workspace: Workspace) -> str:
     return f"~{os.sep}{path.relative_to(home)}" if path.is_relative_to(home) else str(path)
 
 
-def rollout_text(rollout: Row[Any]) -> str:
+def rollout_text(rollout: Rollout) -> str:
     return f"{rollout.name}\n{str(rollout.status).replace('_', ' ').capitalize()} · {rollout.feature_name}"
 
 
@@ -130,9 +130,18 @@ class MainWindow(QMainWindow):
         for model in (self.plan_page.phases, self.plan_page.cohorts):
             model.edit_refused.connect(lambda message: self.statusBar().showMessage(message, 8000))
 
+        # The selected rollout's flag status (snapshot age, access counts, plan drift) sits above its tabs.
+        self.flag_status = FlagStatusPanel(self.document)
+        rollout_side = QWidget()
+        rollout_layout = QVBoxLayout(rollout_side)
+        rollout_layout.setContentsMargins(0, 0, 0, 0)
+        rollout_layout.setSpacing(0)
+        rollout_layout.addWidget(self.flag_status)
+        rollout_layout.addWidget(self.tabs)
+
         self.splitter = QSplitter(Qt.Orientation.Horizontal)
         self.splitter.addWidget(sidebar)
-        self.splitter.addWidget(self.tabs)
+        self.splitter.addWidget(rollout_side)
         self.splitter.setStretchFactor(1, 1)
         self.splitter.setSizes([240, 1040])
         self.setCentralWidget(self.splitter)
@@ -156,6 +165,12 @@ class MainWindow(QMainWindow):
         )
         self.close_action = self._add_action(file_menu, "&Close", self.close_workspace, QKeySequence.StandardKey.Close)
         file_menu.addSeparator()
+        self.flag_actions = FlagActions(self, self.document, self.current_rollout_id)
+        self.flag_status.sync_button.setDefaultAction(self.flag_actions.sync)
+        self.flag_status.link_requested.connect(self.flag_actions.show_link)
+        file_menu.addAction(self.flag_actions.import_accounts)
+        file_menu.addAction(self.flag_actions.connections)
+        file_menu.addSeparator()
         quit_action = self._add_action(file_menu, "&Quit", self.close, QKeySequence.StandardKey.Quit)
         quit_action.setMenuRole(QAction.MenuRole.QuitRole)
 
@@ -171,6 +186,11 @@ class MainWindow(QMainWindow):
         for number, (title, _page) in enumerate(self.PAGES, start=1):
             action = self._add_action(view_menu, title, lambda i=number - 1: self.tabs.setCurrentIndex(i))
             action.setShortcut(QKeySequence(f"Ctrl+{number}"))
+
+        flags_menu = self.menuBar().addMenu("F&lags")
+        for action in (self.flag_actions.sync, self.flag_actions.cancel_sync, self.flag_actions.link,
+                       self.flag_actions.connections):
+            flags_menu.addAction(action)
 
         help_menu = self.menuBar().addMenu("&Help")
         about = self._add_action(help_menu, "&About LaunchDesk", self.show_about)
@@ -294,13 +314,11 @@ class MainWindow(QMainWindow):
             self._load_rollouts(select_id=self.current_rollout_id())
 
     def _load_rollouts(self, select_id: int | None) -> None:
-        rollouts: list[Row[Any]] = []
+        rollouts: list[Rollout] = []
         workspace = self.document.workspace
         if workspace is not None:
-            # Core, not ORM, like the plan page: see plan_page.read_plan
-            table = Rollout.__table__
-            with workspace.engine.connect() as conn:
-                rollouts = list(conn.execute(select(table).order_by(table.c.name)))
+            with workspace.session() as session:
+                rollouts = list(session.scalars(select(Rollout).order_by(Rollout.name)))
         self.rollouts.set_rows(rollouts)
         self.no_rollouts.setVisible(workspace is not None and not rollouts)
         row = self.rollouts.row_of(select_id) if select_id is not None else -1
@@ -325,6 +343,7 @@ class MainWindow(QMainWindow):
         self._show_rollout(self.rollouts.rows[current.row()].id if current.isValid() else None)
 
     def _show_rollout(self, rollout_id: int | None) -> None:
+        self.flag_status.set_rollout(rollout_id)
         for page in self.pages:
             page.set_rollout(rollout_id)
 
