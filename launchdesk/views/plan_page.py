@@ -2,7 +2,8 @@
 
 Every edit becomes an undo command (launchdesk.views.commands) pushed on the document's undo stack; the
 page redraws from ``document.changed`` like every other view, so undo and redo show up here by themselves.
-This is the Timeline tab until the graphical timeline lands on top of the phase table.
+This is the Timeline tab: the graphical timeline (launchdesk.views.timeline) above the phase table, each
+selecting the phase the other selects.
 """
 
 from __future__ import annotations
@@ -42,6 +43,7 @@ from launchdesk.views.item_models import (
     to_qdatetime,
 )
 from launchdesk.views.pages import RolloutPage, section
+from launchdesk.views.timeline import TimelineWidget
 from launchdesk.views.widgets import CommitTextEdit, fit_columns, table_view
 from launchdesk.workspace import Workspace
 
@@ -234,7 +236,7 @@ class RolloutForm(QWidget):
 
 
 class PlanPage(RolloutPage):
-    reload_on = frozenset({"rollout", "cohort", "phase"})
+    reload_on = frozenset({"rollout", "cohort", "phase", "checklist_item", "message", "setting"})
 
     def __init__(self, document: WorkspaceDocument, parent: QWidget | None = None) -> None:
         super().__init__(document, parent)
@@ -309,13 +311,23 @@ class PlanPage(RolloutPage):
         form_scroll.setWidgetResizable(True)
         form_scroll.setFrameShape(QScrollArea.Shape.NoFrame)
 
+        self.timeline = TimelineWidget(document)
+        self.timeline.phase_selected.connect(self._select_phase_row)
+        self.phase_view.selectionModel().currentRowChanged.connect(
+            lambda current, _previous: current.isValid()
+            and self.timeline.view.select_phase(self.phases.rows[current.row()].id, notify=False)
+        )
+
         self.splitter = QSplitter(Qt.Orientation.Vertical)
+        self.splitter.addWidget(section("Timeline", self.timeline))
         self.splitter.addWidget(section("Phases", self.phase_view))
         self.splitter.addWidget(section("Cohorts", self.cohort_view))
         self.splitter.addWidget(section("Rollout", form_scroll))
-        self.splitter.setStretchFactor(0, 9)
-        self.splitter.setStretchFactor(1, 7)
-        self.splitter.setStretchFactor(2, 8)
+        self.splitter.setStretchFactor(0, 16)
+        self.splitter.setStretchFactor(1, 6)
+        self.splitter.setStretchFactor(2, 5)
+        self.splitter.setStretchFactor(3, 5)
+        self.splitter.setSizes([560, 180, 120, 120])  # the timeline is what this tab is for
         layout = QVBoxLayout(self)
         layout.addWidget(self.splitter)
 
@@ -339,6 +351,12 @@ class PlanPage(RolloutPage):
         self.cohorts.set_rows(cohorts)
         fit_columns(self.phase_view, max_width=300)  # phase names are long and say most
         fit_columns(self.cohort_view)
+        self.timeline.set_rollout(self.rollout_id)
+
+    def _select_phase_row(self, phase_id: int) -> None:
+        row = self.phases.row_of(phase_id)
+        if row >= 0:
+            self.phase_view.selectRow(row)
 
 
 def read_plan(workspace: Workspace, rollout_id: int) -> tuple[Row[Any] | None, list[Row[Any]], list[Row[Any]]]:

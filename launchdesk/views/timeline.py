@@ -1,0 +1,768 @@
+"""The timeline: a rollout's phases as bars on a date axis, dragged and resized by hand, with undo.
+
+``TimelineScene`` lays out bars and markers and draws the shaded hours, the grid and the today line.
+``TimelineView`` turns mouse and keys into gestures: a press on a bar starts a ``MoveGesture`` or a
+``ResizeGesture``; each mouse move calls its ``apply`` (which asks ``planning.schedule`` for the outcome, in memory,
+and shows it as a live preview) and the release calls ``finish``, which hands one Reschedule to the widget; the
+widget pushes it as one undo command. ``TimelineWidget`` adds the toolbar, the date axis and the message line.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from PySide6.QtCore import QPoint, QPointF, QRectF, Qt, Signal
+from PySide6.QtGui import (
+    QColor,
+    QFont,
+    QFontMetricsF,
+    QKeyEvent,
+    QMouseEvent,
+    QPainter,
+    QPaintEvent,
+    QPen,
+    QResizeEvent,
+    QWheelEvent,
+)
+from PySide6.QtWidgets import (
+    QApplication,
+    QFrame,
+    QGraphicsRectItem,
+    QGraphicsScene,
+    QGraphicsSimpleTextItem,
+    QGraphicsView,
+    QHBoxLayout,
+    QLabel,
+    QToolButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from launchdesk.models import utcnow
+from launchdesk.planning.business_hours import BusinessHours
+from launchdesk.planning.schedule import (
+    Edge,
+    PlannedPhase,
+    Reschedule,
+    ScheduleRefused,
+    Unit,
+    move,
+    resize,
+    shift,
+    start_warnings,
+    steps_for,
+    when_text,
+)
+from launchdesk.views.document import WorkspaceDocument
+from launchdesk.views.timeline_commands import ReschedulePhases
+from launchdesk.views.timeline_items import (
+    BAR_HEIGHT,
+    BAR_TOP,
+    ROW_HEIGHT,
+    STATUS_COLORS,
+    STATUS_NAMES,
+    ChecklistMarker,
+    Marker,
+    MessageMarker,
+    PhaseBar,
+    PreviewLabel,
+)
+from launchdesk.views.timeline_model import (
+    DEFAULT_ZOOM,
+    ZOOMS,
+    TimelinePlan,
+    TimeScale,
+    Zoom,
+    off_hours,
+    read_timeline,
+    ticks,
+)
+
+TOP_MARGIN = 10.0
+TITLE_HEIGHT = 26.0  # a rollout's name above its phases, when the scene shows several rollouts
+SPAN_BEFORE = dt.timedelta(days=14)  # room left of the first phase and right of the last, to drag into
+SPAN_AFTER = dt.timedelta(days=42)
+AXIS_HEIGHT = 42
+WEEKEND_SHADE = QColor("#e9edf2")
+OFF_HOURS_SHADE = QColor("#f3f5f8")
+GRID = QColor("#e2e6eb")
+GRID_MAJOR = QColor("#c5ccd5")
+ROW_LINE = QColor("#edf0f3")
+TODAY = QColor("#d93025")
+
+
+class TimelineScene(QGraphicsScene):
+    """Bars and markers of one or more rollouts' phases, one row per phase, on a shared time scale."""
+
+    def __init__(self, parent: Any = None) -> None:
+        super().__init__(parent)
+        self.font = QFont()
+        self.font.setPointSizeF(9.0)
+        self.title_font = QFont(self.font)
+        self.title_font.setBold(True)
+        self.plans: list[TimelinePlan] = []
+        self.zoom = ZOOMS[DEFAULT_ZOOM]
+        self.scale = TimeScale(utcnow(), self.zoom)
+        self.hours = BusinessHours.parse()
+        self.clock: Callable[[], dt.datetime] = utcnow
+        self.bars: dict[int, PhaseBar] = {}
+        self.warnings: dict[int, str] = {}  # phase id → business-hours warning of its stored start
+        self.titles: list[tuple[float, str]] = []
+        self._plan_of: dict[int, TimelinePlan] = {}
+        self._planned: dict[int, list[PlannedPhase]] = {}  # rollout id → its phases as the rules see them
+        self._rows_bottom = TOP_MARGIN
+        self.preview = PreviewLabel(self.font)
+        self._ghosts: list[QGraphicsRectItem] = []
+
+    # --- layout ------------------------------------------------------------------------------------------
+    def set_plans(self, plans: Sequence[TimelinePlan], zoom: Zoom | None = None) -> None:
+        """Lay out every bar and marker again (after a reload or a zoom)."""
+        self.plans = list(plans)
+        self.zoom = zoom or self.zoom
+        if self.plans:
+            self.hours = self.plans[0].hours
+        self.preview.setParentItem(None)
+        if self.preview.scene() is self:
+            self.removeItem(self.preview)
+        for ghost in self._ghosts:
+            if ghost.scene() is self:
+                self.removeItem(ghost)
+        self._ghosts.clear()
+        self.clear()
+        self.bars.clear()
+        self.warnings.clear()
+        self.titles.clear()
+        self._plan_of.clear()
+        self._planned.clear()
+        now = self.clock()
+        starts = [p.start for plan in self.plans for p in plan.phases] + [now]
+        ends = [p.end for plan in self.plans for p in plan.phases] + [now]
+        zone = self.hours.zone
+        first = (min(starts) - SPAN_BEFORE).astimezone(zone)
+        origin = first.replace(hour=0, minute=0, second=0, microsecond=0) - dt.timedelta(days=first.weekday())
+        self.scale = TimeScale(origin.astimezone(dt.timezone.utc), self.zoom)
+        y = TOP_MARGIN
+        for plan in self.plans:
+            if len(self.plans) > 1:
+                self.titles.append((y, plan.rollout_name))
+                title = QGraphicsSimpleTextItem(plan.rollout_name)
+                title.setFont(self.title_font)
+                first = min((p.start for p in plan.phases), default=now)
+                title.setPos(self.scale.x(first), y + (TITLE_HEIGHT - QFontMetricsF(self.title_font).height()) / 2)
+                self.addItem(title)
+                y += TITLE_HEIGHT
+            self._planned[plan.rollout_id] = [p.planned() for p in plan.phases]
+            for phase in plan.phases:
+                self._plan_of[phase.id] = plan
+                self.bars[phase.id] = self._add_bar(phase, y, zone)
+                y += ROW_HEIGHT
+        self._rows_bottom = y
+        for phase_id, outcome in ((i, o) for plan in self.plans for i, o in plan.gate_outcomes.items()):
+            if phase_id in self.bars:
+                self.bars[phase_id].set_gate_outcome(outcome)
+        self.addItem(self.preview)
+        width = self.scale.x(max(ends) + SPAN_AFTER)
+        self.setSceneRect(QRectF(0, 0, width, y + TOP_MARGIN))
+
+    def _add_bar(self, phase: Any, row_y: float, zone: Any) -> PhaseBar:
+        scale = self.scale
+        bar = PhaseBar(phase, scale.x(phase.start), scale.width(phase.end - phase.start), row_y, self.font)
+        self.addItem(bar)
+        warning = self.hours.warning(phase.start)
+        if warning is not None:
+            self.warnings[phase.id] = warning
+        bar.set_warning(warning)
+        px_per_minute = self.zoom.px_per_second * 60
+        by_offset: dict[int, list[Any]] = {}
+        for item in phase.checklist:
+            by_offset.setdefault(item.offset_minutes, []).append(item)
+        for offset, items in by_offset.items():
+            due = phase.start + dt.timedelta(minutes=offset)
+            ChecklistMarker(bar, offset * px_per_minute, items, when_text(due, zone))
+        for message in phase.messages:
+            send = phase.start + dt.timedelta(minutes=message.offset_minutes)
+            MessageMarker(bar, message.offset_minutes * px_per_minute, message, when_text(send, zone))
+        return bar
+
+    def plan_of(self, phase_id: int) -> TimelinePlan:
+        return self._plan_of[phase_id]
+
+    def planned(self, phase_id: int) -> list[PlannedPhase]:
+        """The phases of ``phase_id``'s rollout as stored, for the rules."""
+        return self._planned[self._plan_of[phase_id].rollout_id]
+
+    # --- preview -------------------------------------------------------------------------------------------
+    def show_preview(self, gesture_bar: PhaseBar, outcome: Reschedule | ScheduleRefused) -> None:
+        """Draw a gesture's outcome: every phase that would move at its new place, a ghost where it was, the new
+        dates or the refusal beside the dragged bar, and warning badges for starts outside business hours."""
+        phases = self.planned(gesture_bar.phase.id)
+        targets = {p.id: p for p in (outcome.after if isinstance(outcome, Reschedule) else phases)}
+        warnings = start_warnings(outcome, self.hours) if isinstance(outcome, Reschedule) else {}
+        ghost_index = 0
+        for original in phases:
+            bar = self.bars[original.id]
+            target = targets[original.id]
+            if bar is not gesture_bar or isinstance(outcome, Reschedule):
+                self._place(bar, target)
+            bar.set_refused(bar is gesture_bar and isinstance(outcome, ScheduleRefused))
+            moved = target != original or (bar is gesture_bar and isinstance(outcome, ScheduleRefused))
+            if moved:
+                self._ghost(ghost_index, original, bar.row_y)
+                ghost_index += 1
+            stored = self.warnings.get(original.id)
+            bar.set_warning(warnings.get(original.id) if target.start != original.start else stored)
+        for ghost in self._ghosts[ghost_index:]:
+            ghost.setVisible(False)
+        if isinstance(outcome, Reschedule):
+            text = outcome.describe(self.hours.zone)
+            text += "".join(f"\n⚠ {self.bars[i].phase.name} {w}" for i, w in warnings.items())
+        else:
+            text = f"Not allowed: {outcome}"
+        self.preview.show_text(text, isinstance(outcome, ScheduleRefused), gesture_bar.pos())
+
+    def clear_preview(self) -> None:
+        """Put every bar back where the stored plan has it."""
+        for plan in self.plans:
+            for phase in self._planned[plan.rollout_id]:
+                bar = self.bars[phase.id]
+                self._place(bar, phase)
+                bar.set_refused(False)
+                bar.set_warning(self.warnings.get(phase.id))
+        for ghost in self._ghosts:
+            ghost.setVisible(False)
+        self.preview.setVisible(False)
+
+    def _place(self, bar: PhaseBar, phase: PlannedPhase) -> None:
+        x, width = self.scale.x(phase.start), self.scale.width(phase.end - phase.start)
+        if bar.pos().x() != x or bar.width != width:
+            bar.set_span(x, width)
+
+    def _ghost(self, index: int, phase: PlannedPhase, row_y: float) -> None:
+        if index == len(self._ghosts):
+            ghost = QGraphicsRectItem()
+            ghost.setPen(QPen(QColor("#8a94a3"), 1.0, Qt.PenStyle.DashLine))
+            ghost.setBrush(QColor(0, 0, 0, 0))
+            ghost.setZValue(0.5)
+            self.addItem(ghost)
+            self._ghosts.append(ghost)
+        ghost = self._ghosts[index]
+        ghost.setRect(QRectF(self.scale.x(phase.start), row_y + BAR_TOP,
+                             self.scale.width(phase.end - phase.start), BAR_HEIGHT))
+        ghost.setVisible(True)
+
+    # --- drawing ---------------------------------------------------------------------------------------------
+    def drawBackground(self, painter: QPainter, rect: QRectF) -> None:
+        painter.fillRect(rect, QColor("#ffffff"))
+        scale, zoom = self.scale, self.zoom
+        start, end = scale.time(rect.left()), scale.time(rect.right())
+        if zoom.px_per_day >= 5:
+            for since, until, whole_day in off_hours(self.hours, start, end, within_days=zoom.px_per_day >= 80):
+                x0, x1 = scale.x(since), scale.x(until)
+                painter.fillRect(QRectF(x0, rect.top(), x1 - x0, rect.height()),
+                                 WEEKEND_SHADE if whole_day else OFF_HOURS_SHADE)
+        major, minor = ticks(zoom, start, end, self.hours.zone)
+        painter.setPen(QPen(GRID, 0))
+        for tick in minor:
+            x = scale.x(tick.at)
+            painter.drawLine(QPointF(x, rect.top()), QPointF(x, rect.bottom()))
+        painter.setPen(QPen(GRID_MAJOR, 0))
+        for tick in major:
+            x = scale.x(tick.at)
+            painter.drawLine(QPointF(x, rect.top()), QPointF(x, rect.bottom()))
+        painter.setPen(QPen(ROW_LINE, 0))
+        for bar in self.bars.values():
+            y = bar.row_y + ROW_HEIGHT
+            if rect.top() <= y <= rect.bottom():
+                painter.drawLine(QPointF(rect.left(), y), QPointF(rect.right(), y))
+        for y, _name in self.titles:
+            band = QRectF(rect.left(), y, rect.width(), TITLE_HEIGHT)
+            if band.intersects(rect):
+                painter.fillRect(band, QColor("#f0f2f5"))
+
+    def drawForeground(self, painter: QPainter, rect: QRectF) -> None:
+        x = self.scale.x(self.clock())
+        if rect.left() - 2 <= x <= rect.right() + 2:
+            painter.setPen(QPen(TODAY, 1.5))
+            painter.drawLine(QPointF(x, rect.top()), QPointF(x, rect.bottom()))
+
+
+class Gesture:
+    """One drag on a bar: ``apply`` on every mouse move previews the outcome; ``finish`` on release returns it."""
+
+    verb = "Move"
+
+    def __init__(self, scene: TimelineScene, bar: PhaseBar, press_x: float) -> None:
+        self.scene = scene
+        self.bar = bar
+        self.press_x = press_x
+        self.phase = next(p for p in scene.planned(bar.phase.id) if p.id == bar.phase.id)
+        self.unit: Unit = scene.zoom.unit
+        self.zone = scene.hours.zone
+        self.now = scene.clock()
+        self.steps = 0
+        self.alone = False
+        self.outcome: Reschedule | ScheduleRefused | None = None
+        self._shown: tuple[int, bool] | None = None
+
+    def apply(self, scene_x: float, alone: bool) -> None:
+        raise NotImplementedError
+
+    def _show(self) -> None:
+        key = (self.steps, self.alone)
+        if key == self._shown:
+            return  # the same snapped outcome as the last mouse move: nothing to redo
+        self._shown = key
+        if self.steps == 0:
+            self.outcome = None
+            self.scene.clear_preview()
+            return
+        try:
+            self.outcome = self.compute()
+        except ScheduleRefused as refused:
+            self.outcome = refused
+        self.scene.show_preview(self.bar, self.outcome)
+
+    def compute(self) -> Reschedule:
+        raise NotImplementedError
+
+    def finish(self) -> Reschedule | ScheduleRefused | None:
+        """End the gesture: the outcome to commit (or the refusal to show); the bars go back to the stored plan
+        until the committed change redraws them."""
+        self.bar.snap = None
+        self.scene.clear_preview()
+        return self.outcome
+
+    def cancel(self) -> None:
+        self.outcome = None
+        self.finish()
+
+
+class MoveGesture(Gesture):
+    """Drag a whole bar: it snaps to whole units in :meth:`PhaseBar.itemChange`; later phases follow."""
+
+    def __init__(self, scene: TimelineScene, bar: PhaseBar, press_x: float) -> None:
+        super().__init__(scene, bar, press_x)
+        self.origin_x = bar.pos().x()
+        bar.snap = self._snap
+
+    def _snap(self, proposed: QPointF) -> QPointF:
+        scale = self.scene.scale
+        self.steps = steps_for(scale.time(proposed.x()) - self.phase.start, self.unit)
+        start = shift(self.phase.start, self.steps, self.unit, self.zone)
+        return QPointF(scale.x(start), self.bar.pos().y())
+
+    def apply(self, scene_x: float, alone: bool) -> None:
+        self.alone = alone
+        self.bar.setPos(QPointF(self.origin_x + scene_x - self.press_x, self.bar.pos().y()))
+        self._show()
+
+    def compute(self) -> Reschedule:
+        return move(self.scene.planned(self.phase.id), self.phase.id, self.steps, self.unit, self.zone,
+                    alone=self.alone, now=self.now)
+
+
+class ResizeGesture(Gesture):
+    """Drag one end of a bar: the start (alone) or the end (the later phases follow unless ``alone``)."""
+
+    def __init__(self, scene: TimelineScene, bar: PhaseBar, press_x: float, edge: Edge) -> None:
+        super().__init__(scene, bar, press_x)
+        self.edge = edge
+        self.verb = "Change the start of" if edge == Edge.START else "Change the end of"
+
+    def apply(self, scene_x: float, alone: bool) -> None:
+        self.alone = alone
+        self.steps = steps_for(dt.timedelta(seconds=(scene_x - self.press_x) / self.scene.zoom.px_per_second),
+                               self.unit)
+        self._show()
+
+    def compute(self) -> Reschedule:
+        return resize(self.scene.planned(self.phase.id), self.phase.id, self.edge, self.steps, self.unit,
+                      self.zone, alone=self.alone, now=self.now)
+
+
+class TimelineView(QGraphicsView):
+    """Mouse, wheel and keys on the timeline: gestures on bars, zoom, selection, scrolling."""
+
+    reschedule_requested = Signal(object, str)  # a Reschedule to commit, and the verb for the undo text
+    refused = Signal(str)  # a gesture the rules refused, with the reason
+    phase_selected = Signal(int)
+    marker_selected = Signal(str, list)  # "checklist_item" or "message", and the row ids
+    zoom_changed = Signal()
+    scrolled = Signal()
+
+    ALONE = Qt.KeyboardModifier.ShiftModifier  # held during a drag: move only this phase
+
+    def __init__(self, scene: TimelineScene, parent: QWidget | None = None) -> None:
+        super().__init__(scene, parent)
+        self.timeline = scene
+        self.zoom_index = DEFAULT_ZOOM
+        self.gesture: Gesture | None = None
+        self._pending: tuple[PhaseBar, QPoint, float, Edge | None] | None = None
+        self._last_x = 0.0
+        self.setFrameShape(QFrame.Shape.NoFrame)
+        self.setAlignment(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignTop)
+        self.setCacheMode(QGraphicsView.CacheModeFlag.CacheBackground)
+        self.setViewportUpdateMode(QGraphicsView.ViewportUpdateMode.MinimalViewportUpdate)
+        self.setRenderHint(QPainter.RenderHint.Antialiasing)
+        self.setRenderHint(QPainter.RenderHint.TextAntialiasing)
+        self.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOn)
+        self.setMouseTracking(True)
+        self.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
+        self.horizontalScrollBar().valueChanged.connect(self.scrolled)
+
+    # --- selection -------------------------------------------------------------------------------------------
+    def selected_phase_id(self) -> int | None:
+        for item in self.timeline.selectedItems():
+            if isinstance(item, PhaseBar):
+                return item.phase.id
+        return None
+
+    def select_phase(self, phase_id: int | None, *, notify: bool = True) -> None:
+        bar = self.timeline.bars.get(phase_id) if phase_id is not None else None
+        if bar is not None and bar.isSelected() and len(self.timeline.selectedItems()) == 1:
+            return
+        self.timeline.clearSelection()
+        if bar is not None:
+            bar.setSelected(True)
+            self.ensureVisible(bar, 40, 10)
+            if notify:
+                self.phase_selected.emit(bar.phase.id)
+
+    # --- mouse -----------------------------------------------------------------------------------------------
+    def mousePressEvent(self, event: QMouseEvent) -> None:
+        if event.button() != Qt.MouseButton.LeftButton:
+            super().mousePressEvent(event)
+            return
+        self.setFocus()
+        item = self.itemAt(event.position().toPoint())
+        if isinstance(item, Marker):
+            self.timeline.clearSelection()
+            item.setSelected(True)
+            self.marker_selected.emit(item.kind, item.ids)
+            return
+        while item is not None and not isinstance(item, PhaseBar):
+            item = item.parentItem()
+        if item is None:
+            self.timeline.clearSelection()
+            super().mousePressEvent(event)
+            return
+        bar: PhaseBar = item
+        self.select_phase(bar.phase.id)
+        scene_x = self.mapToScene(event.position().toPoint()).x()
+        edge = bar.edge_at(scene_x)
+        self._pending = (bar, event.position().toPoint(), scene_x, Edge(edge) if edge else None)
+
+    def mouseMoveEvent(self, event: QMouseEvent) -> None:
+        point = event.position().toPoint()
+        if self._pending is not None and self.gesture is None:
+            bar, pressed, press_x, edge = self._pending
+            if (point - pressed).manhattanLength() < QApplication.startDragDistance():
+                return
+            self.gesture = (ResizeGesture(self.timeline, bar, press_x, edge) if edge is not None
+                            else MoveGesture(self.timeline, bar, press_x))
+        if self.gesture is not None:
+            self._last_x = self.mapToScene(point).x()
+            self.gesture.apply(self._last_x, bool(event.modifiers() & self.ALONE))
+            return
+        self._hover_cursor(point)
+        super().mouseMoveEvent(event)
+
+    def mouseReleaseEvent(self, event: QMouseEvent) -> None:
+        self._pending = None
+        if self.gesture is None:
+            super().mouseReleaseEvent(event)
+            return
+        gesture, self.gesture = self.gesture, None
+        self._deliver(gesture.finish(), gesture.verb)
+
+    def _deliver(self, outcome: Reschedule | ScheduleRefused | None, verb: str) -> None:
+        if isinstance(outcome, ScheduleRefused):
+            self.refused.emit(str(outcome))
+        elif outcome is not None and outcome.changes:
+            self.reschedule_requested.emit(outcome, verb)
+
+    def _hover_cursor(self, point: QPoint) -> None:
+        item = self.itemAt(point)
+        if isinstance(item, PhaseBar):
+            edge = item.edge_at(self.mapToScene(point).x())
+            shape = Qt.CursorShape.SizeHorCursor if edge else Qt.CursorShape.OpenHandCursor
+            self.viewport().setCursor(shape)
+        else:
+            self.viewport().unsetCursor()
+
+    # --- zoom and scrolling ----------------------------------------------------------------------------------
+    def wheelEvent(self, event: QWheelEvent) -> None:
+        if event.modifiers() & Qt.KeyboardModifier.ControlModifier:
+            delta = event.angleDelta().y()
+            if delta:
+                self.set_zoom(self.zoom_index + (-1 if delta > 0 else 1), anchor=event.position().x())
+            event.accept()
+            return
+        super().wheelEvent(event)
+
+    def set_zoom(self, index: int, anchor: float | None = None) -> None:
+        """Zoom to ``ZOOMS[index]`` keeping the moment under ``anchor`` (viewport x; default the centre) in place."""
+        index = max(0, min(len(ZOOMS) - 1, index))
+        if index == self.zoom_index:
+            return
+        anchor = self.viewport().width() / 2 if anchor is None else anchor
+        moment = self.timeline.scale.time(self.mapToScene(int(anchor), 0).x())
+        selected = self.selected_phase_id()
+        self.zoom_index = index
+        self.timeline.set_plans(self.timeline.plans, ZOOMS[index])
+        self.select_phase(selected, notify=False)
+        self.scroll_to_time(moment, anchor)
+        self.zoom_changed.emit()
+
+    def scroll_to_time(self, moment: dt.datetime, at: float | None = None) -> None:
+        """Scroll so ``moment`` is at viewport x ``at`` (default: a third in)."""
+        at = self.viewport().width() / 3 if at is None else at
+        bar = self.horizontalScrollBar()
+        bar.setValue(round(self.timeline.scale.x(moment) - at - self.timeline.sceneRect().left()))
+
+    def left_time(self) -> dt.datetime:
+        return self.timeline.scale.time(self.mapToScene(0, 0).x())
+
+    def scroll_to_selected(self) -> None:
+        phase_id = self.selected_phase_id()
+        if phase_id is not None:
+            bar = self.timeline.bars[phase_id]
+            self.centerOn(bar.pos().x() + bar.width / 2, bar.pos().y())
+
+    # --- keys ------------------------------------------------------------------------------------------------
+    def keyPressEvent(self, event: QKeyEvent) -> None:
+        key, mods = event.key(), event.modifiers()
+        if self.gesture is not None:
+            if key == Qt.Key.Key_Escape:
+                self.gesture.cancel()
+                self.gesture = None
+            elif key == Qt.Key.Key_Shift:
+                self.gesture.apply(self._last_x, True)
+            return
+        if key in (Qt.Key.Key_Plus, Qt.Key.Key_Equal):
+            self.set_zoom(self.zoom_index - 1)
+        elif key == Qt.Key.Key_Minus:
+            self.set_zoom(self.zoom_index + 1)
+        elif key in (Qt.Key.Key_Left, Qt.Key.Key_Right) and self.selected_phase_id() is not None:
+            steps = -1 if key == Qt.Key.Key_Left else 1
+            resize_end = bool(mods & Qt.KeyboardModifier.ShiftModifier)
+            self.nudge(self.selected_phase_id(), steps, Edge.END if resize_end else None)  # type: ignore[arg-type]
+        elif key in (Qt.Key.Key_Up, Qt.Key.Key_Down) and self.timeline.bars:
+            self._select_neighbour(-1 if key == Qt.Key.Key_Up else 1)
+        else:
+            super().keyPressEvent(event)
+
+    def keyReleaseEvent(self, event: QKeyEvent) -> None:
+        if self.gesture is not None and event.key() == Qt.Key.Key_Shift:
+            self.gesture.apply(self._last_x, False)
+            return
+        super().keyReleaseEvent(event)
+
+    def nudge(self, phase_id: int, steps: int, edge: Edge | None = None) -> None:
+        """Move a phase (or its end) by ``steps`` units of the zoom level, as one undoable step."""
+        timeline = self.timeline
+        phases = timeline.planned(phase_id)
+        try:
+            if edge is None:
+                outcome = move(phases, phase_id, steps, timeline.zoom.unit, timeline.hours.zone, now=timeline.clock())
+            else:
+                outcome = resize(phases, phase_id, edge, steps, timeline.zoom.unit, timeline.hours.zone,
+                                 now=timeline.clock())
+        except ScheduleRefused as refused:
+            self._deliver(refused, "")
+            return
+        self._deliver(outcome, "Move" if edge is None else "Change the end of")
+
+    def _select_neighbour(self, step: int) -> None:
+        ids = list(self.timeline.bars)
+        current = self.selected_phase_id()
+        index = ids.index(current) + step if current in ids else 0
+        self.select_phase(ids[max(0, min(len(ids) - 1, index))])
+
+
+class TimeAxis(QWidget):
+    """The dates above the timeline: months or days above, days or hours below; follows the view's scrolling."""
+
+    def __init__(self, view: TimelineView, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.view = view
+        self.setFixedHeight(AXIS_HEIGHT)
+        self.font_major = QFont()
+        self.font_major.setPointSizeF(9.0)
+        self.font_major.setBold(True)
+        self.font_minor = QFont()
+        self.font_minor.setPointSizeF(8.5)
+        view.scrolled.connect(self.update)
+        view.zoom_changed.connect(self.update)
+
+    def paintEvent(self, event: QPaintEvent) -> None:
+        scene = self.view.timeline
+        painter = QPainter(self)
+        painter.fillRect(self.rect(), QColor("#f7f8fa"))
+        painter.setPen(QPen(QColor("#c5ccd5"), 1))
+        painter.drawLine(0, self.height() - 1, self.width(), self.height() - 1)
+        left = self.view.mapToScene(0, 0).x()
+        start, end = scene.scale.time(left), scene.scale.time(left + self.width())
+        major, minor = ticks(scene.zoom, start, end, scene.hours.zone)
+        half = self.height() / 2
+        painter.setFont(self.font_minor)
+        metrics = QFontMetricsF(self.font_minor)
+        for tick in minor:
+            x = scene.scale.x(tick.at) - left
+            painter.setPen(QPen(QColor("#c5ccd5"), 1))
+            painter.drawLine(QPointF(x, half), QPointF(x, self.height()))
+            painter.setPen(QColor("#3c4350"))
+            painter.drawText(QPointF(x + 3, half + metrics.ascent() + 3), tick.label)
+        painter.setFont(self.font_major)
+        metrics = QFontMetricsF(self.font_major)
+        xs = [scene.scale.x(t.at) - left for t in major]
+        for n, tick in enumerate(major):
+            x = xs[n]
+            next_x = xs[n + 1] if n + 1 < len(xs) else self.width() + 10_000
+            painter.setPen(QPen(QColor("#9aa3b0"), 1))
+            painter.drawLine(QPointF(x, 0), QPointF(x, self.height()))
+            # The current month (or day) stays readable at the left edge until the next one pushes it out.
+            text_x = min(max(x, 0) + 4, next_x - metrics.horizontalAdvance(tick.label) - 6)
+            painter.setPen(QColor("#1d2129"))
+            painter.drawText(QPointF(text_x, metrics.ascent() + 4), tick.label)
+        now_x = scene.scale.x(scene.clock()) - left
+        if 0 <= now_x <= self.width():
+            painter.setPen(QPen(TODAY, 2))
+            painter.drawLine(QPointF(now_x, half), QPointF(now_x, self.height()))
+        painter.end()
+
+
+class TimelineWidget(QWidget):
+    """The timeline of one rollout with its toolbar, date axis, legend and message line; commits gestures as undo
+    commands on the document's stack."""
+
+    phase_selected = Signal(int)
+    marker_selected = Signal(str, list)
+
+    def __init__(self, document: WorkspaceDocument, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.document = document
+        self.rollout_id: int | None = None
+        self.scene = TimelineScene(self)
+        self.view = TimelineView(self.scene)
+        self.axis = TimeAxis(self.view)
+        self.message = QLabel()
+        self.message.setWordWrap(True)
+        self.message.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.message.hide()
+        self.zoom_label = QLabel()
+        self.zone_label = QLabel()
+        self.zone_label.setStyleSheet("color: #5a6270;")
+        self._first_layout = True
+
+        toolbar = QHBoxLayout()
+        toolbar.setContentsMargins(0, 0, 0, 0)
+        toolbar.setSpacing(4)
+        self.zoom_out_button = self._button("−", "Zoom out (Ctrl+wheel down, −)", lambda: self.view.set_zoom(
+            self.view.zoom_index + 1))
+        self.zoom_in_button = self._button("+", "Zoom in (Ctrl+wheel up, +)", lambda: self.view.set_zoom(
+            self.view.zoom_index - 1))
+        toolbar.addWidget(self.zoom_out_button)
+        toolbar.addWidget(self.zoom_in_button)
+        toolbar.addWidget(self.zoom_label)
+        toolbar.addSpacing(12)
+        toolbar.addWidget(self._button("Today", "Scroll to today", lambda: self.view.scroll_to_time(
+            self.scene.clock())))
+        toolbar.addWidget(self._button("Selected phase", "Scroll to the selected phase", self.view.scroll_to_selected))
+        toolbar.addSpacing(12)
+        toolbar.addWidget(self.zone_label)
+        toolbar.addStretch(1)
+        toolbar.addWidget(legend())
+
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.setSpacing(4)
+        layout.addLayout(toolbar)
+        layout.addWidget(self.message)
+        axis_and_view = QVBoxLayout()
+        axis_and_view.setSpacing(0)
+        axis_and_view.addWidget(self.axis)
+        axis_and_view.addWidget(self.view, 1)
+        layout.addLayout(axis_and_view, 1)
+
+        self.view.reschedule_requested.connect(self.commit)
+        self.view.refused.connect(lambda reason: self.show_message(f"Not moved: {reason}", error=True))
+        self.view.phase_selected.connect(self.phase_selected)
+        self.view.marker_selected.connect(self.marker_selected)
+        self.view.zoom_changed.connect(self._show_zoom)
+        self._show_zoom()
+
+    def _button(self, text: str, tip: str, slot: Callable[[], None]) -> QToolButton:
+        button = QToolButton()
+        button.setText(text)
+        button.setToolTip(tip)
+        button.setAutoRaise(False)
+        button.clicked.connect(lambda _checked=False: slot())
+        return button
+
+    def _show_zoom(self) -> None:
+        zoom = self.scene.zoom
+        self.zoom_label.setText(f"{zoom.name.capitalize()} · drag snaps to {zoom.unit.value}s")
+        self.zoom_in_button.setEnabled(self.view.zoom_index > 0)
+        self.zoom_out_button.setEnabled(self.view.zoom_index < len(ZOOMS) - 1)
+
+    def show_message(self, text: str, *, error: bool = False) -> None:
+        color = "#b3261e" if error else "#5a4500"
+        self.message.setStyleSheet(f"color: {color}; padding: 2px 4px;")
+        self.message.setText(text)
+        self.message.setVisible(bool(text))
+
+    def set_rollout(self, rollout_id: int | None) -> None:
+        if rollout_id != self.rollout_id:
+            self.rollout_id = rollout_id
+            self._first_layout = True
+            self.show_message("")
+        self.reload()
+
+    def reload(self) -> None:
+        """Read the rollout again and redraw, keeping the selection and the visible dates."""
+        workspace = self.document.workspace
+        plan = read_timeline(workspace, self.rollout_id) if workspace and self.rollout_id is not None else None
+        selected = self.view.selected_phase_id()
+        left = self.view.left_time()
+        self.scene.set_plans([plan] if plan else [])
+        self.zone_label.setText(f"Times in {self.scene.hours.timezone} · business hours "
+                                f"{self.scene.hours.describe().split(' ', 1)[0]}" if plan else "")
+        if plan and plan.hours_problem:
+            self.show_message(plan.hours_problem)
+        self.view.select_phase(selected, notify=False)
+        if self._first_layout and plan and plan.phases:
+            # First look: today and the phase at hand when the rollout is under way, else its first phase.
+            self._first_layout = False
+            now, first = self.scene.clock(), min(p.start for p in plan.phases)
+            at_hand = next((p for p in plan.phases if p.end > now), plan.phases[-1])
+            if first <= now <= max(p.end for p in plan.phases):
+                self.view.scroll_to_time(now)
+            else:
+                self.view.scroll_to_time(first, at=60)
+            self.view.verticalScrollBar().setValue(round(self.scene.bars[at_hand.id].row_y - ROW_HEIGHT))
+        else:
+            self.view.scroll_to_time(left, at=0)
+        self.axis.update()
+
+    def commit(self, reschedule: Reschedule, verb: str) -> None:
+        """Push a gesture's outcome as one undo command (the timeline redraws from ``document.changed``)."""
+        assert self.rollout_id is not None
+        self.show_message("")
+        command = ReschedulePhases(self.document, self.rollout_id, reschedule, self.scene.hours.zone, verb)
+        self.document.undo_stack.push(command)
+
+    def resizeEvent(self, event: QResizeEvent) -> None:
+        super().resizeEvent(event)
+        self.axis.update()
+
+
+def legend() -> QLabel:
+    """The status colours, as small coloured squares with their names."""
+    parts = [f"<span style='color:{STATUS_COLORS[s]}'>■</span>&nbsp;{name}" for s, name in STATUS_NAMES.items()]
+    label = QLabel("&nbsp;&nbsp;".join(parts))
+    label.setStyleSheet("color: #3c4350;")
+    return label
+

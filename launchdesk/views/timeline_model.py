@@ -1,0 +1,303 @@
+"""What the timeline draws, read in one go, and the time axis: zoom levels, time ↔ x, ticks, shaded hours.
+
+The plan is read with Core queries into frozen rows (no ORM objects, no lazy loads), so the graphics items never
+touch the database while the user drags; the timeline is on the first tab, painted at start-up.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import defaultdict
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import and_, func, select
+
+from launchdesk.models import (
+    Channel,
+    ChecklistItem,
+    Cohort,
+    Gate,
+    GateOutcome,
+    Message,
+    MessageState,
+    MetricSample,
+    Phase,
+    PhaseKind,
+    PhaseStatus,
+    Role,
+    Rollout,
+    Setting,
+)
+from launchdesk.planning.business_hours import (
+    HOURS_SETTING,
+    TIMEZONE_SETTING,
+    BusinessHours,
+    BusinessHoursError,
+)
+from launchdesk.planning.schedule import PlannedPhase, Unit
+from launchdesk.workspace import Workspace
+
+UTC = dt.timezone.utc
+_MONTHS = ("January", "February", "March", "April", "May", "June", "July", "August", "September", "October",
+           "November", "December")
+_DAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
+
+
+@dataclass(frozen=True)
+class ChecklistDue:
+    """One checklist item as a marker shows it."""
+
+    id: int
+    role: Role
+    title: str
+    offset_minutes: int
+    done: bool
+
+
+@dataclass(frozen=True)
+class ScheduledMessage:
+    id: int
+    name: str
+    channel: Channel
+    state: MessageState
+    offset_minutes: int
+
+
+@dataclass(frozen=True)
+class TimelinePhase:
+    """A phase row with what its bar shows: cohort, target %, status, and its markers."""
+
+    id: int
+    rollout_id: int
+    name: str
+    kind: PhaseKind
+    status: PhaseStatus
+    cohort_name: str | None
+    target_percentage: float | None
+    start: dt.datetime
+    end: dt.datetime
+    checklist: tuple[ChecklistDue, ...] = ()
+    messages: tuple[ScheduledMessage, ...] = ()
+
+    def planned(self) -> PlannedPhase:
+        return PlannedPhase(self.id, self.name, self.start, self.end, self.status)
+
+    @property
+    def label(self) -> str:
+        """"Phase 2: Power users · 10%"; the cohort is added when the name does not say it."""
+        if self.kind == PhaseKind.PREPARATION:
+            return self.name
+        text = self.name
+        if self.cohort_name and self.cohort_name.lower() not in self.name.lower():
+            text += f" · {self.cohort_name}"
+        if self.target_percentage is not None:
+            text += f" · {self.target_percentage:g}%"
+        return text
+
+
+@dataclass
+class TimelinePlan:
+    """One rollout's phases in plan order, the team's business hours, and the gate outcome of the next go."""
+
+    rollout_id: int
+    rollout_name: str
+    phases: list[TimelinePhase]
+    hours: BusinessHours
+    hours_problem: str | None = None  # the settings could not be read; defaults are used and the user is told
+    gate_outcomes: dict[int, GateOutcome] = field(default_factory=dict)  # phase id → latest worst outcome
+
+    @property
+    def zone(self) -> ZoneInfo:
+        return self.hours.zone
+
+
+def read_business_hours(workspace: Workspace) -> tuple[BusinessHours, str | None]:
+    """The team's business hours, or the defaults with the reason the settings could not be used."""
+    table = Setting.__table__
+    with workspace.engine.connect() as conn:
+        values = dict(conn.execute(select(table.c.key, table.c.value).where(
+            table.c.key.in_([TIMEZONE_SETTING, HOURS_SETTING]))).all())
+    try:
+        return BusinessHours.parse(values.get(TIMEZONE_SETTING), values.get(HOURS_SETTING)), None
+    except BusinessHoursError as err:
+        return BusinessHours.parse(), f"Business hours unreadable, using 09:00–18:00 UTC: {err}"
+
+
+def read_timeline(workspace: Workspace, rollout_id: int) -> TimelinePlan | None:
+    """The rollout's phases with their checklist items and messages; None when the rollout is gone."""
+    rollout, phase, cohort = Rollout.__table__, Phase.__table__, Cohort.__table__
+    item, message = ChecklistItem.__table__, Message.__table__
+    hours, problem = read_business_hours(workspace)
+    with workspace.engine.connect() as conn:
+        name = conn.execute(select(rollout.c.name).where(rollout.c.id == rollout_id)).scalar()
+        if name is None:
+            return None
+        phase_rows = list(conn.execute(
+            select(phase, cohort.c.name.label("cohort_name"))
+            .outerjoin(cohort, phase.c.cohort_id == cohort.c.id)
+            .where(phase.c.rollout_id == rollout_id)
+            .order_by(phase.c.position, phase.c.id)
+        ))
+        ids = [p.id for p in phase_rows]
+        checklist: dict[int, list[ChecklistDue]] = defaultdict(list)
+        for row in conn.execute(
+            select(item.c.id, item.c.phase_id, item.c.role, item.c.title, item.c.offset_minutes, item.c.done_at)
+            .where(item.c.phase_id.in_(ids)).order_by(item.c.offset_minutes, item.c.position, item.c.id)
+        ):
+            checklist[row.phase_id].append(
+                ChecklistDue(row.id, Role(row.role), row.title, row.offset_minutes, row.done_at is not None))
+        messages: dict[int, list[ScheduledMessage]] = defaultdict(list)
+        for row in conn.execute(
+            select(message.c.id, message.c.phase_id, message.c.name, message.c.channel, message.c.state,
+                   message.c.send_offset_minutes)
+            .where(message.c.phase_id.in_(ids)).order_by(message.c.send_offset_minutes, message.c.id)
+        ):
+            messages[row.phase_id].append(ScheduledMessage(
+                row.id, row.name, Channel(row.channel), MessageState(row.state), row.send_offset_minutes))
+        outcomes = [GateOutcome(o) for o in conn.execute(_latest_gate_outcomes(rollout_id)).scalars()]
+    phases = [
+        TimelinePhase(
+            id=p.id, rollout_id=rollout_id, name=p.name, kind=PhaseKind(p.kind), status=PhaseStatus(p.status),
+            cohort_name=p.cohort_name, target_percentage=p.target_percentage, start=p.planned_start,
+            end=p.planned_end, checklist=tuple(checklist[p.id]), messages=tuple(messages[p.id]),
+        )
+        for p in phase_rows
+    ]
+    plan = TimelinePlan(rollout_id, name, phases, hours, problem)
+    up_next = next((p for p in phases if p.kind == PhaseKind.ROLLOUT
+                    and p.status not in (PhaseStatus.LIVE, PhaseStatus.COMPLETE)), None)
+    if up_next is not None and outcomes:
+        plan.gate_outcomes[up_next.id] = worst_outcome(outcomes)
+    return plan
+
+
+def _latest_gate_outcomes(rollout_id: int) -> Any:
+    """The outcome of each gate's latest sample."""
+    gate, sample = Gate.__table__, MetricSample.__table__
+    latest = (select(sample.c.gate_id, func.max(sample.c.sampled_at).label("at"))
+              .join(gate, gate.c.id == sample.c.gate_id).where(gate.c.rollout_id == rollout_id)
+              .group_by(sample.c.gate_id).subquery())
+    return select(sample.c.outcome).join(latest, and_(sample.c.gate_id == latest.c.gate_id,
+                                                      sample.c.sampled_at == latest.c.at))
+
+
+def worst_outcome(outcomes: list[GateOutcome]) -> GateOutcome:
+    """What the next go/no-go faces: fail if any gate fails, else inconclusive if any is, else pass."""
+    for outcome in (GateOutcome.FAIL, GateOutcome.INCONCLUSIVE):
+        if outcome in outcomes:
+            return outcome
+    return GateOutcome.PASS
+
+
+# --- the time axis ------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Zoom:
+    """A zoom level: how many pixels a day takes, and the unit drags snap to."""
+
+    name: str
+    px_per_day: float
+    unit: Unit
+
+    @property
+    def px_per_second(self) -> float:
+        return self.px_per_day / 86400.0
+
+
+ZOOMS: tuple[Zoom, ...] = (
+    Zoom("hours", 960.0, Unit.HOUR),
+    Zoom("quarter days", 240.0, Unit.HOUR),
+    Zoom("days", 84.0, Unit.DAY),
+    Zoom("days", 36.0, Unit.DAY),
+    Zoom("weeks", 14.0, Unit.DAY),
+    Zoom("weeks", 5.0, Unit.WEEK),
+    Zoom("months", 2.0, Unit.WEEK),
+)
+DEFAULT_ZOOM = 3
+
+
+@dataclass(frozen=True)
+class TimeScale:
+    """Time ↔ scene x: ``origin`` is at x = 0."""
+
+    origin: dt.datetime
+    zoom: Zoom
+
+    def x(self, moment: dt.datetime) -> float:
+        return (moment - self.origin).total_seconds() * self.zoom.px_per_second
+
+    def time(self, x: float) -> dt.datetime:
+        return self.origin + dt.timedelta(seconds=x / self.zoom.px_per_second)
+
+    def width(self, span: dt.timedelta) -> float:
+        return span.total_seconds() * self.zoom.px_per_second
+
+
+@dataclass(frozen=True)
+class Tick:
+    at: dt.datetime
+    label: str
+
+
+def local_days(start: dt.datetime, end: dt.datetime, zone: ZoneInfo) -> Iterator[tuple[dt.date, dt.datetime]]:
+    """Each local day touching [start, end) with the moment its local midnight falls (aware UTC)."""
+    day = start.astimezone(zone).date()
+    last = end.astimezone(zone).date()
+    while day <= last:
+        yield day, dt.datetime.combine(day, dt.time(), zone).astimezone(UTC)
+        day += dt.timedelta(days=1)
+
+
+def local_moment(day: dt.date, minute: int, zone: ZoneInfo) -> dt.datetime:
+    """``minute`` minutes after local midnight of ``day`` on the wall clock (24:00 is the next midnight)."""
+    if minute >= 24 * 60:
+        return local_moment(day + dt.timedelta(days=1), minute - 24 * 60, zone)
+    return dt.datetime.combine(day, dt.time(minute // 60, minute % 60), zone).astimezone(UTC)
+
+
+def ticks(zoom: Zoom, start: dt.datetime, end: dt.datetime, zone: ZoneInfo) -> tuple[list[Tick], list[Tick]]:
+    """The axis' upper (major) and lower (minor) labels between ``start`` and ``end``, on the team's clock."""
+    major: list[Tick] = []
+    minor: list[Tick] = []
+    days = list(local_days(start, end, zone))
+    if zoom.px_per_day >= 200:  # hours: a day above, every hour (or every third) below
+        step = 1 if zoom.px_per_day >= 600 else 3
+        for day, midnight in days:
+            major.append(Tick(midnight, f"{_DAYS[day.weekday()]} {day.day} {_MONTHS[day.month - 1][:3]} {day.year}"))
+            minor.extend(Tick(local_moment(day, h * 60, zone), f"{h:02d}") for h in range(0, 24, step))
+    elif zoom.px_per_day >= 10:  # days or weeks: the month above
+        for day, midnight in days:
+            if day.day == 1 or not major:
+                major.append(Tick(midnight, f"{_MONTHS[day.month - 1]} {day.year}"))
+            if zoom.px_per_day >= 60:
+                minor.append(Tick(midnight, f"{_DAYS[day.weekday()]} {day.day}"))
+            elif zoom.px_per_day >= 24:
+                minor.append(Tick(midnight, str(day.day)))
+            elif day.weekday() == 0:
+                minor.append(Tick(midnight, f"{day.day} {_MONTHS[day.month - 1][:3]}"))
+    else:  # months: the year above
+        for day, midnight in days:
+            if (day.month == 1 and day.day == 1) or not major:
+                major.append(Tick(midnight, str(day.year)))
+            if day.day == 1:
+                minor.append(Tick(midnight, _MONTHS[day.month - 1] if zoom.px_per_day >= 4 else
+                                  _MONTHS[day.month - 1][:3]))
+    return major, minor
+
+
+def off_hours(hours: BusinessHours, start: dt.datetime, end: dt.datetime, *, within_days: bool
+              ) -> Iterator[tuple[dt.datetime, dt.datetime, bool]]:
+    """Spans outside business hours between ``start`` and ``end``: (from, to, whole_day). Non-business days are
+    whole; on business days the early and late hours come only ``within_days`` (when the zoom shows hours)."""
+    zone = hours.zone
+    for day, midnight in local_days(start, end, zone):
+        next_midnight = local_moment(day, 24 * 60, zone)
+        if day.weekday() not in hours.days:
+            yield midnight, next_midnight, True
+        elif within_days:
+            yield midnight, local_moment(day, hours.start_minute, zone), False
+            yield local_moment(day, hours.end_minute, zone), next_midnight, False
