@@ -1,0 +1,527 @@
+"""The outbox: one row per recipient written in one transaction, then sent one row at a time, exactly once.
+
+A send first writes a Delivery row for every recipient with access (each with its Message-ID or idempotency
+key) and moves the message to *sending*, all in one transaction. Then each row goes
+
+    pending → sending   committed before the first byte leaves
+            → sent | failed                     what the server said
+            → uncertain                         the connection broke mid-transmission
+
+A send that starts and finds rows still *sending* knows their sender died mid-transmission (a crash, a kill):
+they become *uncertain* and are never sent again unless a person says so (``resend_uncertain``) or gives
+them up (``drop_uncertain``). Claiming a row is a conditional update (``... WHERE state = 'pending'``), so two
+senders running at once cannot both send it; and *sent* overrides *uncertain*, so a live sender whose row a
+second process marked uncertain still records the truth.
+
+Access is checked again for every row at send time against the latest snapshot; a row whose account lost
+access is failed with that reason. ``send_message`` takes ``progress`` and ``cancelled`` callables, so the
+window runs it with ``views.tasks.run_task``; cancelling leaves the remaining rows pending, and the next send
+resumes with them.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import bindparam, func, select, update
+from sqlalchemy.orm import Session
+
+from launchdesk import journal
+from launchdesk.access.lookup import evaluator_for
+from launchdesk.access.sync import rollout_snapshot
+from launchdesk.comms.audience import compute_audience, message_cohort
+from launchdesk.comms.compose import (
+    compile_message,
+    message_variables,
+    preview_message,
+    recipient_variables,
+)
+from launchdesk.comms.guards import Blocker, send_blockers, sender_connection
+from launchdesk.comms.senders import (
+    Attempt,
+    Envelope,
+    Outcome,
+    Sender,
+    SenderUnavailable,
+    new_delivery_key,
+    open_sender,
+)
+from launchdesk.comms.templating import Rendered, TemplateRefused
+from launchdesk.models import (
+    Account,
+    Channel,
+    Connection,
+    ConnectionKind,
+    Contact,
+    Delivery,
+    DeliveryState,
+    Message,
+    MessageState,
+    utcnow,
+)
+from launchdesk.workspace import Workspace
+
+BATCH = 500  # rows read, and their access re-checked, at a time
+SenderFactory = Callable[..., Sender]
+_D = Delivery.__table__
+_A = Account.__table__
+_C = Contact.__table__
+
+
+class SendRefused(Exception):
+    """The message may not be sent now; ``blockers`` give every reason (str() joins them)."""
+
+    def __init__(self, message: str, blockers: list[Blocker] | None = None) -> None:
+        super().__init__(message if not blockers else f"{message} " + " ".join(b.reason for b in blockers))
+        self.blockers = blockers or []
+
+
+@dataclass(frozen=True)
+class SendProgress:
+    """Where a send stands: ``done`` of ``total`` rows handled in this run."""
+
+    done: int
+    total: int
+    sent: int
+    failed: int
+    uncertain: int
+
+
+@dataclass
+class SendReport:
+    """What one run of ``send_message`` did, and where the message stands after it."""
+
+    message_id: int
+    message: str
+    state: MessageState = MessageState.SENDING
+    queued: int = 0  # rows written by this run
+    recovered: int = 0  # rows found mid-transmission when the run started, now uncertain
+    sent: int = 0
+    failed: int = 0
+    uncertain: int = 0  # rows this run left uncertain (the connection broke while handing one over)
+    pending: int = 0  # rows still waiting when the run ended (cancelled or stopped)
+    stopped: str | None = None  # why the run ended before the last row
+    totals: dict[str, int] = field(default_factory=dict)  # every row of the message, by state
+
+    def summary(self) -> str:
+        parts = [f"{self.sent} sent", f"{self.failed} failed"]
+        if self.uncertain or self.recovered:
+            parts.append(f"{self.uncertain + self.recovered} uncertain (to resend or drop)")
+        if self.pending:
+            parts.append(f"{self.pending} still pending")
+        head = f"'{self.message}' is {self.state.value.replace('_', ' ')}: " + ", ".join(parts)
+        return head + (f". Stopped: {self.stopped}" if self.stopped else ".")
+
+
+def delivery_counts(session: Session, message_id: int) -> dict[str, int]:
+    """How many of the message's rows are in each state (every state listed, zeros included)."""
+    counts = {state.value: 0 for state in DeliveryState}
+    for state, count in session.execute(
+        select(Delivery.state, func.count()).where(Delivery.message_id == message_id).group_by(Delivery.state)
+    ):
+        counts[DeliveryState(state).value] = count
+    return counts
+
+
+def mark_interrupted(session: Session, message_id: int) -> int:
+    """Rows left *sending* by a sender that is gone become *uncertain*; returns how many."""
+    result = session.execute(
+        update(_D).where(_D.c.message_id == message_id, _D.c.state == DeliveryState.SENDING)
+        .values(state=DeliveryState.UNCERTAIN,
+                last_error="Caught mid-transmission when the sending stopped; it may have arrived.")
+    )
+    return result.rowcount or 0
+
+
+def send_message(
+    workspace: Workspace,
+    message_id: int,
+    *,
+    by: str | None = None,
+    progress: Callable[[SendProgress], None] | None = None,
+    cancelled: Callable[[], bool] | None = None,
+    now: dt.datetime | None = None,
+    sender_factory: SenderFactory = open_sender,
+) -> SendReport:
+    """Send an approved message to every recipient with access, or resume one that is already sending.
+
+    Raises SendRefused with the guards' reasons when it may not go. Returns a report; a send that could not
+    finish (cancelled, server unreachable) leaves its rows pending and says why in ``stopped``.
+    """
+    by = by or journal.current_user()
+    cancelled = cancelled or (lambda: False)
+    report, connection = _prepare(workspace, message_id, by=by, now=now or utcnow())
+    try:
+        sender = sender_factory(connection, cancelled=cancelled)
+    except SenderUnavailable as err:
+        report.stopped = str(err)
+    else:
+        try:
+            _send_rows(workspace, message_id, sender, report, progress, cancelled)
+        finally:
+            sender.close()
+    _finish(workspace, message_id, report, by)
+    return report
+
+
+def _prepare(workspace: Workspace, message_id: int, *, by: str, now: dt.datetime) -> tuple[SendReport, Connection]:
+    """Check the guards and write the outbox in one transaction; hand back the sender's connection."""
+    with workspace.transaction() as s:
+        message = _message(s, message_id)
+        report = SendReport(message.id, message.name)
+        report.recovered = mark_interrupted(s, message.id)
+        if report.recovered:
+            journal.record(s, "message_send", f"{report.recovered} deliveries of '{message.name}' were caught "
+                           "mid-transmission and are now uncertain: resend or drop them",
+                           rollout=message.phase.rollout_id, actor=by, details={"message": message.id})
+    # The recovery above is kept even when the guards refuse: those rows are uncertain whatever happens next.
+    with workspace.transaction() as s:
+        message = _message(s, message_id)
+        audience = compute_audience(s, message, now=now)
+        blockers = send_blockers(s, message, audience, now=now)
+        if blockers:
+            raise SendRefused(f"'{message.name}' cannot be sent now.", blockers)
+        connection = sender_connection(s, message)
+        assert connection is not None  # a missing sender is one of the blockers
+        if message.state is MessageState.APPROVED:
+            report.queued = _queue(s, message, audience.with_access, connection)
+            message.state = MessageState.SENDING
+            journal.record(s, "message_send", f"Sending '{message.name}' to {report.queued} recipients with access "
+                           f"({len(audience.without_access)} without access and {len(audience.unpredictable)} "
+                           "unpredictable left out)", rollout=message.phase.rollout_id, actor=by,
+                           details={"message": message.id, "audience": audience.counts(),
+                                    "snapshot": audience.snapshot.id if audience.snapshot else None})
+        s.expunge(connection)
+    return report, connection
+
+
+def _queue(session: Session, message: Message, account_ids: list[int], connection: Connection) -> int:
+    """Write one pending row per recipient: each contact of an account for e-mail, the account otherwise."""
+    rows: list[dict[str, Any]] = []
+    now = utcnow()
+    for start in range(0, len(account_ids), BATCH):
+        chunk = account_ids[start:start + BATCH]
+        if message.channel is Channel.EMAIL:
+            recipients = session.execute(
+                select(_C.c.account_id, _C.c.email).where(_C.c.account_id.in_(chunk))
+                .order_by(_C.c.account_id, _C.c.position)
+            ).all()
+        else:
+            recipients = [(i, key) for i, key in session.execute(
+                select(_A.c.id, _A.c.account_key).where(_A.c.id.in_(chunk)).order_by(_A.c.id))]
+        for account_id, recipient in recipients:
+            rows.append({"message_id": message.id, "account_id": account_id, "recipient": recipient,
+                         "state": DeliveryState.PENDING, "attempts": 0, "last_error": "", "queued_at": now,
+                         "provider_message_id": new_delivery_key(connection)})
+    # One row per recipient: an address shared by two accounts gets the message once (the first account's).
+    taken = set(session.scalars(select(Delivery.recipient).where(Delivery.message_id == message.id)))
+    fresh = []
+    for row in rows:
+        if row["recipient"] not in taken:
+            taken.add(row["recipient"])
+            fresh.append(row)
+    if fresh:
+        session.execute(_D.insert(), fresh)
+    return len(fresh)
+
+
+def _send_rows(
+    workspace: Workspace,
+    message_id: int,
+    sender: Sender,
+    report: SendReport,
+    progress: Callable[[SendProgress], None] | None,
+    cancelled: Callable[[], bool],
+) -> None:
+    with workspace.session() as s, workspace.engine.connect() as connection:
+        message = _message(s, message_id)
+        rollout = message.phase.rollout
+        compiled = compile_message(message)
+        shared = message_variables(s, message)
+        cohort = message_cohort(message)
+        about = {"message": message.name, "rollout": rollout.name, "phase": message.phase.name,
+                 "cohort": cohort.name if cohort else None}
+        total = s.scalar(select(func.count()).select_from(_D).where(
+            _D.c.message_id == message_id, _D.c.state == DeliveryState.PENDING)) or 0
+        rows = _RowWriter(connection)
+        done, last = 0, 0
+        while report.stopped is None:
+            batch = s.execute(
+                select(_D.c.id, _D.c.recipient, _D.c.provider_message_id, _D.c.account_id, _A.c.account_key,
+                       _A.c.name, _A.c.stickiness_id, _A.c.attributes)
+                .select_from(_D.outerjoin(_A, _D.c.account_id == _A.c.id))
+                .where(_D.c.message_id == message_id, _D.c.state == DeliveryState.PENDING, _D.c.id > last)
+                .order_by(_D.c.id).limit(BATCH)
+            ).all()
+            if not batch:
+                break
+            access = _access_now(s, rollout, batch)
+            if access is None:
+                report.stopped = (f"The flag {rollout.flag_key} is off or has no snapshot any more; "
+                                  "the remaining rows were not sent.")
+                break
+            contacts = _contacts(s, [row.account_id for row in batch if row.account_id is not None])
+            s.commit()  # no read transaction stays open while the rows are written
+            for row, has_access in zip(batch, access):
+                last = row.id
+                if cancelled():
+                    report.stopped = "cancelled"
+                    break
+                attempt = _deliver(rows, sender, compiled, shared, about, row, has_access, contacts,
+                                   message.channel)
+                if attempt is None or (attempt.outcome is Outcome.NOT_SENT and not attempt.stop):
+                    continue
+                if attempt.outcome is not Outcome.NOT_SENT:
+                    done += 1
+                if attempt.outcome is Outcome.SENT:
+                    report.sent += 1
+                elif attempt.outcome is Outcome.FAILED:
+                    report.failed += 1
+                elif attempt.outcome is Outcome.UNCERTAIN:
+                    report.uncertain += 1
+                if progress:
+                    progress(SendProgress(done, total, report.sent, report.failed, report.uncertain))
+                if attempt.stop:
+                    report.stopped = attempt.detail
+                    break
+
+
+class _RowWriter:
+    """A send's per-row writes: prepared once, run on one connection, each committed at once."""
+
+    _state = bindparam("state", type_=_D.c.state.type)
+    CLAIM = (update(_D).where(_D.c.id == bindparam("row"), _D.c.state == DeliveryState.PENDING)
+             .values(state=DeliveryState.SENDING, attempts=_D.c.attempts + 1))
+    # What the server said (sent, failed) wins over an "uncertain" another process may have set meanwhile.
+    ANSWERED = (update(_D).where(_D.c.id == bindparam("row"),
+                                 _D.c.state.in_([DeliveryState.SENDING, DeliveryState.UNCERTAIN]))
+                .values(state=_state, last_error=bindparam("error"), sent_at=bindparam("at")))
+    UNANSWERED = (update(_D).where(_D.c.id == bindparam("row"), _D.c.state == DeliveryState.SENDING)
+                  .values(state=_state, last_error=bindparam("error")))
+    NOT_TRIED = (update(_D).where(_D.c.id == bindparam("row"), _D.c.state == DeliveryState.PENDING)
+                 .values(state=DeliveryState.FAILED, last_error=bindparam("error")))
+
+    def __init__(self, connection: Any) -> None:
+        self.connection = connection
+
+    def claim(self, row: int) -> bool:
+        """Take a pending row for sending; durable before anything leaves, so a crash from here means uncertain."""
+        claimed = self.connection.execute(self.CLAIM, {"row": row}).rowcount
+        self.connection.commit()
+        return bool(claimed)
+
+    def settle(self, row: int, attempt: Attempt) -> None:
+        if attempt.outcome is Outcome.SENT:
+            params = {"row": row, "state": DeliveryState.SENT, "error": "", "at": utcnow()}
+            self.connection.execute(self.ANSWERED, params)
+        elif attempt.outcome is Outcome.FAILED:
+            params = {"row": row, "state": DeliveryState.FAILED, "error": attempt.detail, "at": None}
+            self.connection.execute(self.ANSWERED, params)
+        else:  # not sent after all (pending again), or uncertain
+            state = DeliveryState.PENDING if attempt.outcome is Outcome.NOT_SENT else DeliveryState.UNCERTAIN
+            self.connection.execute(self.UNANSWERED, {"row": row, "state": state, "error": attempt.detail})
+        self.connection.commit()
+
+    def fail_unclaimed(self, row: int, reason: str) -> Attempt:
+        self.connection.execute(self.NOT_TRIED, {"row": row, "error": reason})
+        self.connection.commit()
+        return Attempt(Outcome.FAILED, reason)
+
+
+def _deliver(
+    rows: _RowWriter,
+    sender: Sender,
+    compiled: Any,
+    shared: dict[str, Any],
+    about: dict[str, Any],
+    row: Any,
+    has_access: bool | None,
+    contacts: dict[int, list[dict[str, str]]],
+    channel: Channel,
+) -> Attempt | None:
+    """Send one row; None when it was not ours to send (another sender claimed it, or we were cancelled).
+
+    A NOT_SENT row is pending again; it goes in a later run.
+    """
+    if row.account_id is None:
+        return rows.fail_unclaimed(row.id, "The account is no longer in the workspace.")
+    if has_access is not True:
+        reason = "unpredictable access" if has_access is None else "no access"
+        return rows.fail_unclaimed(row.id, f"Not sent: the account has {reason} on the latest snapshot.")
+    people = contacts.get(row.account_id, [])
+    if channel is Channel.EMAIL:
+        contact = next((c for c in people if c["email"] == row.recipient), None)
+    else:
+        contact = people[0] if people else None
+    try:
+        rendered = compiled.render(recipient_variables(
+            shared, account_id=row.account_key, account_name=row.name, attributes=row.attributes or {},
+            contact=contact))
+    except TemplateRefused as refused:
+        return rows.fail_unclaimed(row.id, f"The template failed for this recipient: {refused}")
+    try:
+        if not sender.ready():
+            return None
+    except SenderUnavailable as err:
+        return Attempt(Outcome.NOT_SENT, str(err), stop=True)
+    if not rows.claim(row.id):
+        return None
+    attempt = sender.send(Envelope(row.recipient, rendered, row.provider_message_id, row.account_key, row.name,
+                                   about))
+    rows.settle(row.id, attempt)
+    return attempt
+
+
+def _access_now(s: Session, rollout: Any, batch: list[Any]) -> list[bool | None] | None:
+    """Each row's access on the rollout's latest snapshot; None when the flag is off or has no snapshot."""
+    snapshot = rollout_snapshot(s, rollout)
+    if snapshot is None or not snapshot.enabled:
+        return None
+    evaluator = evaluator_for(s, snapshot)
+    known = [row for row in batch if row.account_id is not None]
+    answers = iter(evaluator.evaluate_rows([(row.stickiness_id or row.account_key, row.attributes or {})
+                                            for row in known], utcnow()))
+    return [next(answers) if row.account_id is not None else None for row in batch]
+
+
+def _contacts(s: Session, account_ids: list[int]) -> dict[int, list[dict[str, str]]]:
+    found: dict[int, list[dict[str, str]]] = {}
+    if not account_ids:
+        return found
+    for account_id, email, first, last in s.execute(
+        select(_C.c.account_id, _C.c.email, _C.c.first_name, _C.c.last_name)
+        .where(_C.c.account_id.in_(account_ids)).order_by(_C.c.account_id, _C.c.position)
+    ):
+        found.setdefault(account_id, []).append({"email": email, "first_name": first, "last_name": last})
+    return found
+
+
+def _finish(workspace: Workspace, message_id: int, report: SendReport, by: str) -> None:
+    """Settle the message's state from its rows and journal the run."""
+    with workspace.transaction() as s:
+        message = _message(s, message_id)
+        counts = delivery_counts(s, message_id)
+        report.totals = counts
+        report.pending = counts["pending"]
+        if counts["pending"] == 0 and counts["sending"] == 0 and message.state is MessageState.SENDING:
+            troubled = counts["failed"] + counts["uncertain"]
+            message.state = MessageState.PARTLY_FAILED if troubled else MessageState.SENT
+        report.state = message.state
+        if report.sent or report.failed or report.uncertain or report.stopped:
+            journal.record(s, "message_send", report.summary(), rollout=message.phase.rollout_id, actor=by,
+                           details={"message": message.id, "run": {"sent": report.sent, "failed": report.failed,
+                                                                   "uncertain": report.uncertain},
+                                    "totals": counts})
+
+
+def _message(s: Session, message_id: int) -> Message:
+    message = s.get(Message, message_id)
+    if message is None:
+        raise SendRefused(f"There is no message {message_id}.")
+    return message
+
+
+# --- rows a person resolves ------------------------------------------------------------------------------------
+
+
+def resend_uncertain(session: Session, message: Message, delivery_ids: list[int] | None = None, *,
+                     by: str) -> int:
+    """Queue uncertain rows again (all of the message's, or those given); the next send sends them.
+
+    For a person who checked that those recipients did not get the message. Returns how many were queued.
+    """
+    count = _resolve(session, message, delivery_ids,
+                     {"state": DeliveryState.PENDING, "last_error": f"Resend asked by {by}."})
+    if count:
+        if message.state in (MessageState.SENT, MessageState.PARTLY_FAILED):
+            message.state = MessageState.SENDING
+        journal.record(session, "message_send", f"{by} asked to resend {count} uncertain deliveries of "
+                       f"'{message.name}'", rollout=message.phase.rollout_id, actor=by,
+                       details={"message": message.id, "deliveries": delivery_ids})
+    return count
+
+
+def drop_uncertain(session: Session, message: Message, delivery_ids: list[int] | None = None, *,
+                   by: str) -> int:
+    """Give uncertain rows up without resending them (they are failed, with who decided). Returns how many."""
+    count = _resolve(session, message, delivery_ids, {
+        "state": DeliveryState.FAILED, "last_error": f"Dropped by {by} after an uncertain attempt; not resent."})
+    if count:
+        journal.record(session, "message_send", f"{by} dropped {count} uncertain deliveries of '{message.name}'",
+                       rollout=message.phase.rollout_id, actor=by,
+                       details={"message": message.id, "deliveries": delivery_ids})
+        if message.state is MessageState.SENT:
+            message.state = MessageState.PARTLY_FAILED
+    return count
+
+
+def _resolve(session: Session, message: Message, delivery_ids: list[int] | None, values: dict[str, Any]) -> int:
+    query = update(_D).where(_D.c.message_id == message.id, _D.c.state == DeliveryState.UNCERTAIN)
+    if delivery_ids is not None:
+        query = query.where(_D.c.id.in_(delivery_ids))
+    return session.execute(query.values(**values)).rowcount or 0
+
+
+# --- a test to oneself ---------------------------------------------------------------------------------------
+
+
+def send_test(
+    workspace: Workspace,
+    message_id: int,
+    account_id: str,
+    to: str,
+    *,
+    via: str | None = None,
+    by: str | None = None,
+    sender_factory: SenderFactory = open_sender,
+) -> Attempt:
+    """E-mail the message as ``account_id`` would get it, to ``to`` only, with "[Test]" before the subject.
+
+    Works for drafts too and writes no outbox row. ``to`` must not be a customer's address: a test never
+    reaches a customer. Slack and webhook messages arrive as their text. ``via`` names the SMTP connection
+    (default: the message's own, else the only one).
+    """
+    from launchdesk.connections import get_connection
+
+    by = by or journal.current_user()
+    to = to.strip().lower()
+    with workspace.transaction() as s:
+        message = _message(s, message_id)
+        customer = s.scalars(select(Account.account_key).join(Contact).where(Contact.email == to)).first()
+        if customer is not None:
+            raise SendRefused(f"{to} is a contact of the customer account {customer}; a test goes to your own "
+                              "address only.")
+        if via:
+            connection: Connection | None = get_connection(s, via)
+        elif message.channel is Channel.EMAIL:
+            connection = sender_connection(s, message)
+        else:
+            smtp = s.scalars(select(Connection).where(Connection.kind == ConnectionKind.SMTP)).all()
+            connection = smtp[0] if len(smtp) == 1 else None
+        if connection is None or connection.kind is not ConnectionKind.SMTP:
+            raise SendRefused("A test is e-mailed: name the SMTP connection to send it through.")
+        preview = preview_message(s, message, account_id)
+        if preview.problems:
+            raise SendRefused(f"'{message.name}' cannot be rendered for {account_id}: "
+                              + "; ".join(str(p) for p in preview.problems))
+        rendered = Rendered(subject=f"[Test] {preview.subject}", plain=preview.plain or preview.slack,
+                            html=preview.html)
+        envelope = Envelope(to, rendered, new_delivery_key(connection), preview.account_id, preview.account_name,
+                            {"message": message.name})
+        name = message.name
+        s.expunge(connection)
+    sender = sender_factory(connection)
+    try:
+        attempt = sender.send(envelope) if sender.ready() else Attempt(Outcome.NOT_SENT, "cancelled")
+    except SenderUnavailable as err:
+        attempt = Attempt(Outcome.NOT_SENT, str(err))
+    finally:
+        sender.close()
+    with workspace.transaction() as s:
+        message = _message(s, message_id)
+        journal.record(s, "message_test", f"Test of '{name}' as {account_id} to {to}: {attempt.outcome}",
+                       rollout=message.phase.rollout_id, actor=by, details={"message": message_id})
+    return attempt
