@@ -54,14 +54,37 @@ def _read_secret_from_stdin(what: str) -> str | None:
     arg("--project", default=""),
     arg("--environment", default=""),
     arg("--no-secret", action="store_true", help="the connection needs no secret; do not read standard input"),
+    arg("--starttls", action="store_const", dest="security", const="starttls",
+        help="smtp: upgrade the connection with STARTTLS"),
+    arg("--tls", action="store_const", dest="security", const="tls", help="smtp: TLS from the first byte (smtps)"),
+    arg("--from", dest="sender", metavar="ADDR", help="smtp: the sender address, e.g. 'Launch Team <launch@x.com>'"),
+    arg("--username", help="smtp: the user name to sign in with (the password is read from standard input)"),
+    arg("--rate", type=float, metavar="PER_SECOND", help="smtp and webhook: at most this many messages a second"),
+    arg("--unsubscribe-url", metavar="URL",
+        help="smtp: add List-Unsubscribe headers pointing here ({email} is replaced by the recipient)"),
 )
 def connection_add(args: argparse.Namespace) -> int:
+    from urllib.parse import urlsplit
+
     from launchdesk.connections import add_connection
 
     secret = None if args.no_secret else _read_secret_from_stdin(f"Secret for {args.name}")
+    url = args.url
+    if args.kind in ("slack", "webhook"):
+        # The webhook URL is the secret: it goes to the keyring; the workspace keeps only its host.
+        secret = secret or url or None
+        if not secret:
+            raise CommandError(f"A {args.kind} connection needs its webhook URL on standard input.")
+        parts = urlsplit(secret)
+        url = f"{parts.scheme}://{parts.netloc}"
+    sender_options = {"security": args.security, "from": args.sender, "username": args.username,
+                      "rate_per_second": args.rate, "unsubscribe_url": args.unsubscribe_url}
+    options = {key: value for key, value in sender_options.items() if value}
+    if args.kind == "smtp" and not args.sender:
+        raise CommandError("An smtp connection needs its sender address: --from ADDR.")
     with _open(args.workspace) as ws, ws.transaction() as s:
-        add_connection(s, args.name, args.kind, url=args.url, project=args.project, environment=args.environment,
-                       secret=secret)
+        add_connection(s, args.name, args.kind, url=url, project=args.project, environment=args.environment,
+                       options=options, secret=secret)
     print(f"Connection {args.name!r} added" + (" (secret kept in the system keyring)" if secret else ""))
     return 0
 
