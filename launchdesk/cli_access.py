@@ -308,3 +308,18 @@ def kill_switch(args: argparse.Namespace) -> int:
             raise CommandError(str(exc)) from None
     print(result.message)
     return 0 if result.confirmed else 1
+
+
+@command(
+    "copy", "copy a whole workspace between SQLite and PostgreSQL (either way); counts are verified",
+    arg("source", metavar="SRC", help="a .launchdesk file or a database URL"),
+    arg("destination", metavar="DEST", help="a new .launchdesk file or an empty database URL"),
+)
+def copy(args: argparse.Namespace) -> int:
+    from launchdesk.workspace import display_name
+    from launchdesk.workspace_copy import copy_workspace
+
+    report = copy_workspace(args.source, args.destination)
+    print(f"Copied {report.rows} rows in {len(report.counts)} tables to {display_name(args.destination)}; "
+          "counts verified.")
+    return 0

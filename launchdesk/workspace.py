@@ -203,9 +203,29 @@ def _check_revision(revision: str | None, where: str) -> bool:
     return revision != SCHEMA_HEAD
 
 
+def server_secret_name(target: str) -> str:
+    """The keyring entry holding a team workspace's database password: user@host:port/database."""
+    url = make_url(target)
+    return f"workspace:{url.username or ''}@{url.host or ''}:{url.port or ''}/{url.database or ''}"
+
+
+def _with_keyring_password(url: Any) -> Any:
+    """A server URL without a password takes it from the keyring, if it holds one (else libpq's passfile or
+    service file apply), so a password never has to be typed into a URL that is kept in recent files."""
+    if url.get_backend_name() == "sqlite" or url.password is not None:
+        return url
+    from launchdesk import secrets
+
+    try:
+        password = secrets.get_secret(server_secret_name(url.render_as_string(hide_password=False)))
+    except secrets.SecretsUnavailable:
+        return url
+    return url.set(password=password) if password else url
+
+
 def make_engine(target: str) -> Engine:
     """The only place an engine is created; SQLite gets its pragmas in a connect listener."""
-    url = make_url(target)
+    url = _with_keyring_password(make_url(target))
     if url.get_backend_name() == "sqlite":
         engine = create_engine(url)
         event.listen(engine, "connect", _sqlite_pragmas)
