@@ -21,6 +21,7 @@ class SeenRequest:
     path: str
     query: str
     headers: dict[str, str]
+    body: bytes = b""
 
 
 def json_answer(status: int, body: Any, headers: dict[str, str] | None = None) -> Answer:
@@ -90,10 +91,9 @@ class LoopbackHttp:
     def _serve(self, handler: BaseHTTPRequestHandler) -> None:
         parts = urlsplit(handler.path)
         length = int(handler.headers.get("Content-Length") or 0)
-        if length:
-            handler.rfile.read(length)
+        body = handler.rfile.read(length) if length else b""
         with self._lock:
-            self.requests.append(SeenRequest(handler.command, parts.path, parts.query, dict(handler.headers)))
+            self.requests.append(SeenRequest(handler.command, parts.path, parts.query, dict(handler.headers), body))
             answers = self.routes.get(parts.path)
             if answers is None:
                 answer = json_answer(404, {"message": "no such path"})
