@@ -401,6 +401,7 @@ class TimelineView(QGraphicsView):
         self.gesture: Gesture | None = None
         self._pending: tuple[PhaseBar, QPoint, float, Edge | None] | None = None
         self._last_x = 0.0
+        self._alone = False  # the modifier was down at the press, or pressed since
         self.setFrameShape(QFrame.Shape.NoFrame)
         self.setAlignment(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignTop)
         self.setCacheMode(QGraphicsView.CacheModeFlag.CacheBackground)
@@ -453,6 +454,7 @@ class TimelineView(QGraphicsView):
         scene_x = self.mapToScene(event.position().toPoint()).x()
         edge = bar.edge_at(scene_x)
         self._pending = (bar, event.position().toPoint(), scene_x, Edge(edge) if edge else None)
+        self._alone = bool(event.modifiers() & self.ALONE)
 
     def mouseMoveEvent(self, event: QMouseEvent) -> None:
         point = event.position().toPoint()
@@ -464,7 +466,7 @@ class TimelineView(QGraphicsView):
                             else MoveGesture(self.timeline, bar, press_x))
         if self.gesture is not None:
             self._last_x = self.mapToScene(point).x()
-            self.gesture.apply(self._last_x, bool(event.modifiers() & self.ALONE))
+            self.gesture.apply(self._last_x, self._alone or bool(event.modifiers() & self.ALONE))
             return
         self._hover_cursor(point)
         super().mouseMoveEvent(event)
@@ -539,6 +541,7 @@ class TimelineView(QGraphicsView):
                 self.gesture.cancel()
                 self.gesture = None
             elif key == Qt.Key.Key_Shift:
+                self._alone = True
                 self.gesture.apply(self._last_x, True)
             return
         if key in (Qt.Key.Key_Plus, Qt.Key.Key_Equal):
@@ -556,6 +559,7 @@ class TimelineView(QGraphicsView):
 
     def keyReleaseEvent(self, event: QKeyEvent) -> None:
         if self.gesture is not None and event.key() == Qt.Key.Key_Shift:
+            self._alone = False
             self.gesture.apply(self._last_x, False)
             return
         super().keyReleaseEvent(event)

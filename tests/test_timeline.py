@@ -1,0 +1,354 @@
+"""The timeline on a real demo workspace: mouse drags and keys on the view, stored dates, ripple, refusals, undo."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import pytest
+from PySide6.QtCore import QPoint, QPointF, Qt
+from PySide6.QtGui import QWheelEvent
+from PySide6.QtTest import QTest
+from PySide6.QtWidgets import QApplication
+from sqlalchemy import select
+
+from launchdesk.models import JournalEntry, Phase, PhaseStatus, Rollout
+from launchdesk.planning.schedule import Unit, shift
+from launchdesk.views.document import WorkspaceDocument
+from launchdesk.views.timeline import TimelineWidget
+from launchdesk.views.timeline_items import BAR_HEIGHT, ChecklistMarker, MessageMarker, PhaseBar
+from launchdesk.views.timeline_model import ZOOMS
+from launchdesk.workspace import open_workspace
+
+pytestmark = pytest.mark.gui
+
+BERLIN = ZoneInfo("Europe/Berlin")
+UTC = dt.timezone.utc
+LEFT = Qt.MouseButton.LeftButton
+NO_MODIFIER = Qt.KeyboardModifier.NoModifier
+
+
+@pytest.fixture
+def document(qapp, demo_workspace: Path):
+    doc = WorkspaceDocument()
+    doc.open(demo_workspace)
+    yield doc
+    doc.close()
+
+
+@pytest.fixture
+def timeline(qtbot, document: WorkspaceDocument) -> TimelineWidget:
+    widget = TimelineWidget(document)
+    qtbot.addWidget(widget)
+    widget.resize(1200, 600)
+    widget.show()
+    qtbot.waitExposed(widget)
+    # The window redraws on document.changed through its pages; this widget stands alone, so it listens itself.
+    document.changed.connect(lambda kind, _id: kind == "phase" and widget.reload())
+    return widget
+
+
+def phases_of(path: Path, rollout_name: str) -> list[Phase]:
+    """The rollout's phases as another program reading the file sees them, with checklists and messages."""
+    with open_workspace(path) as ws, ws.session() as session:
+        rollout = session.scalars(select(Rollout).where(Rollout.name == rollout_name)).one()
+        phases = list(rollout.phases)
+        for phase in phases:
+            _ = [(i.due_at(), i.phase) for i in phase.checklist], list(phase.messages)
+        session.expunge_all()
+        return phases
+
+
+def show(timeline: TimelineWidget, path: Path, rollout_name: str) -> list[Phase]:
+    phases = phases_of(path, rollout_name)
+    timeline.set_rollout(phases[0].rollout_id)
+    return phases
+
+
+def dates(phases: list[Phase]) -> list[tuple[dt.datetime, dt.datetime]]:
+    return [(p.planned_start, p.planned_end) for p in phases]
+
+
+def bar_point(timeline: TimelineWidget, phase_id: int, fraction: float = 0.5) -> QPoint:
+    """Where on the viewport a point ``fraction`` along the bar is (scrolling the bar into view first)."""
+    view = timeline.view
+    bar = timeline.scene.bars[phase_id]
+    view.centerOn(bar.pos().x() + bar.width * fraction, bar.pos().y())
+    return view.mapFromScene(bar.mapToScene(QPointF(bar.width * fraction, BAR_HEIGHT / 2)))
+
+
+def drag(timeline: TimelineWidget, start: QPoint, dx: float, modifier=NO_MODIFIER, steps: int = 8) -> None:
+    """A real drag on the viewport: press, several moves, release."""
+    viewport = timeline.view.viewport()
+    QTest.mousePress(viewport, LEFT, modifier, start)
+    for n in range(1, steps + 1):
+        QTest.mouseMove(viewport, start + QPoint(round(dx * n / steps), 0))
+    QTest.mouseRelease(viewport, LEFT, modifier, start + QPoint(round(dx), 0))
+
+
+def px_per_day(timeline: TimelineWidget) -> float:
+    return timeline.scene.zoom.px_per_day
+
+
+def test_dragging_a_bar_moves_it_and_the_later_phases_in_one_undoable_step(timeline, document, demo_workspace):
+    before = show(timeline, demo_workspace, "Smart Scheduling")
+    phase2 = next(i for i, p in enumerate(before) if p.name.startswith("Phase 2"))
+    assert timeline.scene.zoom.unit == Unit.DAY
+    drag(timeline, bar_point(timeline, before[phase2].id), 2 * px_per_day(timeline) + 5)
+
+    after = phases_of(demo_workspace, "Smart Scheduling")
+    expected = dates(before[:phase2]) + [(shift(s, 2, Unit.DAY, BERLIN), shift(e, 2, Unit.DAY, BERLIN))
+                                         for s, e in dates(before[phase2:])]
+    assert dates(after) == expected
+    assert after[phase2].planned_start.astimezone(BERLIN).hour == before[phase2].planned_start.astimezone(BERLIN).hour
+    # Checklist due dates and message send times are relative to the phase: they followed.
+    for old, new in zip(before[phase2:], after[phase2:]):
+        assert [i.due_at() - old.planned_start for i in old.checklist] == \
+               [i.due_at() - new.planned_start for i in new.checklist]
+        assert [i.due_at() for i in new.checklist] == [shift(i.due_at(), 2, Unit.DAY, BERLIN) for i in old.checklist]
+        assert [m.send_offset_minutes for m in new.messages] == [m.send_offset_minutes for m in old.messages]
+    stack = document.undo_stack
+    assert stack.count() == 1
+    assert stack.text(0).startswith("Move Phase 2")
+    # The timeline redrew from the stored plan.
+    bar = timeline.scene.bars[before[phase2].id]
+    assert bar.pos().x() == pytest.approx(timeline.scene.scale.x(after[phase2].planned_start))
+
+    stack.undo()
+    assert dates(phases_of(demo_workspace, "Smart Scheduling")) == dates(before)
+    stack.redo()
+    assert dates(phases_of(demo_workspace, "Smart Scheduling")) == expected
+    with open_workspace(demo_workspace) as ws, ws.session() as session:
+        kinds = list(session.scalars(select(JournalEntry.summary).where(JournalEntry.kind == "phase.rescheduled")
+                                     .order_by(JournalEntry.id)))
+    assert len(kinds) == 3 and "pushes 3 later phases by 2 days" in kinds[0] and kinds[1].startswith("Undo")
+
+
+def test_the_live_preview_shows_new_dates_and_what_else_moves(timeline, demo_workspace):
+    before = show(timeline, demo_workspace, "Smart Scheduling")
+    phase2 = next(p for p in before if p.name.startswith("Phase 2"))
+    phase3 = next(p for p in before if p.name.startswith("Phase 3"))
+    viewport = timeline.view.viewport()
+    start = bar_point(timeline, phase2.id)
+    QTest.mousePress(viewport, LEFT, NO_MODIFIER, start)
+    QTest.mouseMove(viewport, start + QPoint(round(px_per_day(timeline) * 3), 0))
+    preview = timeline.scene.preview
+    assert preview.isVisible() and not preview.refused
+    assert "pushes 3 later phases by 3 days" in preview.text
+    moved = timeline.scene.bars[phase3.id]
+    assert moved.pos().x() == pytest.approx(timeline.scene.scale.x(shift(phase3.planned_start, 3, Unit.DAY, BERLIN)))
+    QTest.keyPress(timeline.view, Qt.Key.Key_Escape)  # cancel: everything goes back, nothing is saved
+    QTest.mouseRelease(viewport, LEFT, NO_MODIFIER, start)
+    assert not preview.isVisible()
+    assert moved.pos().x() == pytest.approx(timeline.scene.scale.x(phase3.planned_start))
+    assert dates(phases_of(demo_workspace, "Smart Scheduling")) == dates(before)
+
+
+def test_shift_moves_a_phase_alone_when_that_breaks_no_rule(timeline, document, demo_workspace):
+    before = show(timeline, demo_workspace, "Smart Scheduling")
+    index = next(i for i, p in enumerate(before) if p.name.startswith("Phase 2"))
+    gap = before[index + 1].planned_start - before[index].planned_end
+    assert gap >= dt.timedelta(days=1)
+    drag(timeline, bar_point(timeline, before[index].id), px_per_day(timeline) + 3,
+         modifier=Qt.KeyboardModifier.ShiftModifier)
+    after = phases_of(demo_workspace, "Smart Scheduling")
+    assert after[index].planned_start == before[index].planned_start + dt.timedelta(days=1)
+    assert dates(after[index + 1:]) == dates(before[index + 1:])
+    assert document.undo_stack.count() == 1
+
+
+def test_a_move_before_the_predecessors_end_is_refused_with_a_reason(timeline, document, demo_workspace):
+    before = show(timeline, demo_workspace, "Smart Scheduling")
+    phase3 = next(p for p in before if p.name.startswith("Phase 3"))
+    viewport = timeline.view.viewport()
+    start = bar_point(timeline, phase3.id)
+    QTest.mousePress(viewport, LEFT, NO_MODIFIER, start)
+    QTest.mouseMove(viewport, start - QPoint(round(px_per_day(timeline) * 3), 0))
+    assert timeline.scene.preview.refused and "before Phase 2" in timeline.scene.preview.text
+    assert timeline.scene.bars[phase3.id].refused
+    QTest.mouseRelease(viewport, LEFT, NO_MODIFIER, start - QPoint(round(px_per_day(timeline) * 3), 0))
+
+    assert timeline.message.isVisible()
+    assert timeline.message.text().startswith("Not moved: Phase 3")
+    assert "before Phase 2: Power users ends" in timeline.message.text()
+    assert dates(phases_of(demo_workspace, "Smart Scheduling")) == dates(before)
+    assert document.undo_stack.count() == 0
+    assert timeline.scene.bars[phase3.id].pos().x() == pytest.approx(timeline.scene.scale.x(phase3.planned_start))
+
+
+def test_a_live_phase_cannot_be_moved_into_the_past(timeline, document, demo_workspace):
+    before = show(timeline, demo_workspace, "Workflow Automations")
+    live = next(p for p in before if p.status == PhaseStatus.LIVE and p.name.startswith("Phase"))
+    drag(timeline, bar_point(timeline, live.id), -px_per_day(timeline) - 5)
+    assert "is live since" in timeline.message.text() and "only its end can change" in timeline.message.text()
+    assert dates(phases_of(demo_workspace, "Workflow Automations")) == dates(before)
+    # The keyboard follows the same rule; its end can still move.
+    timeline.view.select_phase(live.id)
+    timeline.view.setFocus()
+    QTest.keyClick(timeline.view, Qt.Key.Key_Left, Qt.KeyboardModifier.AltModifier)
+    assert "its start is history" in timeline.message.text()
+    assert document.undo_stack.count() == 0
+    QTest.keyClick(timeline.view, Qt.Key.Key_Right, Qt.KeyboardModifier.ShiftModifier)
+    after = phases_of(demo_workspace, "Workflow Automations")
+    index = [p.id for p in before].index(live.id)
+    assert after[index].planned_start == live.planned_start
+    assert after[index].planned_end == shift(live.planned_end, 1, Unit.DAY, BERLIN)
+    assert document.undo_stack.count() == 1
+
+
+def test_dragging_the_end_edge_resizes_and_pushes_the_later_phases(timeline, demo_workspace):
+    before = show(timeline, demo_workspace, "Smart Scheduling")
+    index = next(i for i, p in enumerate(before) if p.name.startswith("Phase 1"))
+    bar = timeline.scene.bars[before[index].id]
+    edge = bar_point(timeline, before[index].id, fraction=1.0) - QPoint(2, 0)
+    drag(timeline, edge, 2 * px_per_day(timeline))
+    after = phases_of(demo_workspace, "Smart Scheduling")
+    assert after[index].planned_start == before[index].planned_start
+    assert after[index].planned_end == shift(before[index].planned_end, 2, Unit.DAY, BERLIN)
+    assert after[index + 1].planned_start == shift(before[index + 1].planned_start, 2, Unit.DAY, BERLIN)
+    assert dates(after[:index]) == dates(before[:index])
+
+
+def test_arrow_keys_move_the_selected_phase_by_one_unit(timeline, document, demo_workspace):
+    before = show(timeline, demo_workspace, "Smart Scheduling")
+    phase4 = next(i for i, p in enumerate(before) if p.name.startswith("Phase 4"))
+    timeline.view.select_phase(before[phase4].id)
+    timeline.view.setFocus()
+    QTest.keyClick(timeline.view, Qt.Key.Key_Right, Qt.KeyboardModifier.AltModifier)
+    QTest.keyClick(timeline.view, Qt.Key.Key_Right, Qt.KeyboardModifier.AltModifier)
+    after = phases_of(demo_workspace, "Smart Scheduling")
+    assert dates(after[phase4:]) == [(shift(s, 2, Unit.DAY, BERLIN), shift(e, 2, Unit.DAY, BERLIN))
+                                     for s, e in dates(before[phase4:])]
+    assert document.undo_stack.count() == 2
+    assert timeline.view.selected_phase_id() == before[phase4].id  # the selection survives the redraw
+    document.undo_stack.undo()
+    document.undo_stack.undo()
+    assert dates(phases_of(demo_workspace, "Smart Scheduling")) == dates(before)
+
+
+def test_a_start_outside_business_hours_gets_a_warning_badge(timeline, document, demo_workspace):
+    before = show(timeline, demo_workspace, "Smart Scheduling")
+    phase2 = next(p for p in before if p.name.startswith("Phase 2"))
+    assert not timeline.scene.bars[phase2.id].badge.isVisible()
+    timeline.view.set_zoom(0)  # hours: the arrow keys move by one hour
+    assert timeline.scene.zoom.unit == Unit.HOUR
+    timeline.view.select_phase(phase2.id)
+    timeline.view.setFocus()
+    start_local = phase2.planned_start.astimezone(BERLIN)
+    for _ in range(start_local.hour - 3):  # back to 03:00 Berlin, one hour per key press
+        QTest.keyClick(timeline.view, Qt.Key.Key_Left, Qt.KeyboardModifier.AltModifier)
+    moved = next(p for p in phases_of(demo_workspace, "Smart Scheduling") if p.id == phase2.id)
+    assert moved.planned_start.astimezone(BERLIN).hour == 3
+    badge = timeline.scene.bars[phase2.id].badge
+    assert badge.isVisible()
+    assert badge.toolTip() == "starts 03:00 in Europe/Berlin — nobody online"
+
+
+def test_zoom_changes_the_scale_by_keys_wheel_and_buttons(timeline, demo_workspace):
+    before = show(timeline, demo_workspace, "Smart Scheduling")
+    bar = lambda: timeline.scene.bars[before[-1].id]  # noqa: E731 - items are rebuilt on zoom
+    width, scale = bar().width, px_per_day(timeline)
+    timeline.view.setFocus()
+    QTest.keyClick(timeline.view, Qt.Key.Key_Plus)
+    assert px_per_day(timeline) > scale
+    assert bar().width == pytest.approx(width * px_per_day(timeline) / scale)
+    timeline.zoom_out_button.click()
+    timeline.zoom_out_button.click()
+    assert px_per_day(timeline) < scale
+    viewport = timeline.view.viewport()
+    wheel = QWheelEvent(QPointF(100, 100), QPointF(viewport.mapToGlobal(QPoint(100, 100))), QPoint(0, 0),
+                        QPoint(0, 120), Qt.MouseButton.NoButton, Qt.KeyboardModifier.ControlModifier,
+                        Qt.ScrollPhase.NoScrollPhase, False)
+    QApplication.sendEvent(viewport, wheel)
+    assert px_per_day(timeline) == scale
+    while timeline.zoom_in_button.isEnabled():
+        timeline.zoom_in_button.click()
+    assert timeline.scene.zoom is ZOOMS[0] and timeline.scene.zoom.unit == Unit.HOUR
+    assert "Hours" in timeline.zoom_label.text()
+
+
+def test_markers_show_messages_and_checklist_items_and_select_on_click(qtbot, timeline, demo_workspace):
+    before = show(timeline, demo_workspace, "Smart Scheduling")
+    phase = next(p for p in before if p.name.startswith("Phase 2"))
+    bar = timeline.scene.bars[phase.id]
+    checklist = [m for m in bar.childItems() if isinstance(m, ChecklistMarker)]
+    messages = [m for m in bar.childItems() if isinstance(m, MessageMarker)]
+    assert sorted(i for m in checklist for i in m.ids) == sorted(i.id for i in phase.checklist)
+    assert [m.message.id for m in messages] == [m.id for m in phase.messages]
+    day_before = next(m for m in checklist if m.items[0].offset_minutes == -24 * 60)
+    assert "24 h before" in day_before.toolTip() and "Engineering: " in day_before.toolTip()
+    assert messages[0].toolTip().startswith("E-mail “")
+
+    view = timeline.view
+    view.centerOn(day_before.scenePos())
+    with qtbot.waitSignal(timeline.marker_selected) as selected:
+        QTest.mouseClick(view.viewport(), LEFT, NO_MODIFIER, view.mapFromScene(day_before.scenePos()))
+    assert selected.args == ["checklist_item", day_before.ids]
+    with qtbot.waitSignal(timeline.phase_selected) as picked:
+        QTest.mouseClick(view.viewport(), LEFT, NO_MODIFIER, bar_point(timeline, phase.id))
+    assert picked.args == [phase.id]
+
+
+def test_undo_restores_a_sequence_of_gestures_exactly(timeline, document, demo_workspace):
+    before = show(timeline, demo_workspace, "Smart Scheduling")
+    ids = [p.id for p in before if p.name.startswith("Phase")]
+    drag(timeline, bar_point(timeline, ids[1]), 3 * px_per_day(timeline))
+    drag(timeline, bar_point(timeline, ids[3], 1.0) - QPoint(2, 0), -2 * px_per_day(timeline))
+    drag(timeline, bar_point(timeline, ids[0]), px_per_day(timeline), modifier=Qt.KeyboardModifier.ShiftModifier)
+    timeline.view.set_zoom(0)
+    timeline.view.select_phase(ids[4])
+    timeline.view.setFocus()
+    QTest.keyClick(timeline.view, Qt.Key.Key_Right)
+    assert document.undo_stack.count() == 4
+    assert dates(phases_of(demo_workspace, "Smart Scheduling")) != dates(before)
+    while document.undo_stack.canUndo():
+        document.undo_stack.undo()
+    assert dates(phases_of(demo_workspace, "Smart Scheduling")) == dates(before)
+
+
+def test_a_step_whose_phases_changed_elsewhere_is_not_applied(timeline, document, demo_workspace, qtbot):
+    before = show(timeline, demo_workspace, "Smart Scheduling")
+    phase = next(p for p in before if p.name.startswith("Phase 5"))
+    timeline.view.select_phase(phase.id)
+    timeline.view.setFocus()
+    QTest.keyClick(timeline.view, Qt.Key.Key_Right)
+    with open_workspace(demo_workspace) as ws, ws.transaction() as session:  # another window edits it
+        session.get(Phase, phase.id).planned_end += dt.timedelta(hours=1)
+    with qtbot.waitSignal(document.edit_failed) as failed:
+        document.undo_stack.undo()
+    assert "rescheduled elsewhere" in failed.args[0]
+    after = next(p for p in phases_of(demo_workspace, "Smart Scheduling") if p.id == phase.id)
+    assert after.planned_start == shift(phase.planned_start, 1, Unit.DAY, BERLIN)
+
+
+def test_the_plan_page_shows_the_timeline_and_selects_with_the_phase_table(qtbot, demo_workspace, tmp_path):
+    from PySide6.QtCore import QSettings
+
+    from launchdesk.views.main_window import MainWindow
+
+    window = MainWindow(QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat))
+    qtbot.addWidget(window)
+    assert window.open_workspace(demo_workspace)
+    window.show()
+    qtbot.waitExposed(window)
+    rollout = next(r for r in window.rollouts.rows if r.name == "Smart Scheduling")
+    window.select_rollout(rollout.id)
+    page = window.plan_page
+    assert len(page.timeline.scene.bars) == page.phases.rowCount() > 0
+    page.phase_view.selectRow(4)
+    assert page.timeline.view.selected_phase_id() == page.phases.rows[4].id
+    other = page.phases.rows[6].id
+    QTest.mouseClick(page.timeline.view.viewport(), LEFT, NO_MODIFIER, bar_point(page.timeline, other))
+    assert page.phase_view.currentIndex().row() == 6
+
+    # A drag there is undone by the window's Undo action.
+    start = page.timeline.scene.bars[other].phase.start
+    drag(page.timeline, bar_point(page.timeline, other), page.timeline.scene.zoom.px_per_day)
+    assert window.undo_action.isEnabled() and window.undo_action.text().startswith("&Undo Move")
+    moved = page.timeline.scene.bars[other].phase.start
+    assert moved == shift(start, 1, Unit.DAY, BERLIN)
+    window.undo_action.trigger()
+    assert page.timeline.scene.bars[other].phase.start == start
+    assert isinstance(page.timeline.scene.bars[other], PhaseBar)
+
