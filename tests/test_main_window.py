@@ -329,3 +329,30 @@ def test_start_up_opens_the_demo_on_first_run_then_the_last_workspace(tmp_path: 
     log = (tmp_path / "logs" / "launchdesk.log").read_text()
     opened = [line.split("Opened workspace ")[1] for line in log.splitlines() if "Opened workspace " in line]
     assert opened == [f"sqlite:///{demo}", f"sqlite:///{demo_workspace}", f"sqlite:///{demo_workspace}"]
+
+
+def test_save_a_copy_writes_a_workspace_that_opens(window: MainWindow, qtbot, monkeypatch, tmp_path: Path):
+    from PySide6.QtWidgets import QFileDialog
+
+    copy = tmp_path / "copies" / "demo copy.launchdesk"
+    copy.parent.mkdir()
+    monkeypatch.setattr(QFileDialog, "getSaveFileName", lambda *args, **kwargs: (str(copy), ""))
+    window.save_copy_action.trigger()
+    qtbot.waitUntil(lambda: window.statusBar().currentMessage().startswith("Saved a copy"))
+    assert db_rows(copy, select(Rollout.name).order_by(Rollout.name)) == [r.name for r in window.rollouts.rows]
+
+
+def test_an_uncaught_error_is_logged_and_explained(qapp, monkeypatch, caplog, tmp_path: Path):
+    from launchdesk.app import _ErrorDialog
+
+    shown: list[str] = []
+    monkeypatch.setattr(QMessageBox, "critical", lambda _parent, _title, text, *a: shown.append(text))
+    hook = _ErrorDialog(tmp_path / "launchdesk.log")
+    try:
+        raise ValueError("the phase has no cohort")
+    except ValueError as exc:
+        with caplog.at_level("CRITICAL", logger="launchdesk"):
+            hook(type(exc), exc, exc.__traceback__)
+    assert "ValueError: the phase has no cohort" in shown[0]
+    assert str(tmp_path / "launchdesk.log") in shown[0]
+    assert "Traceback" in caplog.text and "test_an_uncaught_error_is_logged_and_explained" in caplog.text
