@@ -63,8 +63,8 @@ def main() -> None:
             "LAUNCHDESK_CONFIG_DIR": str(tmpdir / "config"),
             "LAUNCHDESK_DATA_DIR": str(tmpdir / "data"),
             "LAUNCHDESK_LOG_DIR": str(tmpdir / "logs"),
-            "PYTHONDONTWRITEBYTECODE": "0",
         }
+        env.pop("PYTHONDONTWRITEBYTECODE", None)  # any value, even "0", turns .pyc caching off
         bare_cmd = [sys.executable, "-c", BARE_WINDOW]
         app_cmd = [sys.executable, "-m", "launchdesk", "--quit-after-paint", str(demo)]
         # one warm-up each so both find their files in the page cache and their bytecode compiled
