@@ -352,3 +352,15 @@ def test_the_plan_page_shows_the_timeline_and_selects_with_the_phase_table(qtbot
     assert page.timeline.scene.bars[other].phase.start == start
     assert isinstance(page.timeline.scene.bars[other], PhaseBar)
 
+
+
+def test_the_qt_binding_keeps_none_alive(qapp):
+    """Painting a timeline makes thousands of void Qt calls; a binding that returns None without a reference
+    (PySide6 6.12.0 on Python 3.11) would bring the process down with "deallocating None" after a while."""
+    import sys
+
+    point = QPointF(1, 2)
+    before = sys.getrefcount(None)
+    for _ in range(1000):
+        point.setX(3)
+    assert sys.getrefcount(None) - before > -100
