@@ -148,7 +148,7 @@ class CompiledMessage:
                 found |= inner | {id(token)}
         return found
 
-    def _fill(self, tokens: list[Any], marked: set[int], values: list[str]) -> list[Any]:
+    def _fill(self, tokens: list[Any], marked: set[int], values: list[str], line: int | None = None) -> list[Any]:
         """Copies of the marked tokens with each marker replaced by its value (the shared parse is untouched)."""
         def put(text: str) -> str:
             return self._marker.sub(lambda m: values[int(m[1])], text)
@@ -159,26 +159,26 @@ class CompiledMessage:
                 filled.append(token)
                 continue
             token = copy.copy(token)
+            line = token.map[0] + 1 if token.map else line  # inline tokens only know their block's line
             if token.children:
-                token.children = self._fill(token.children, marked, values)
+                token.children = self._fill(token.children, marked, values, line)
             token.content = put(token.content)
             if token.attrs:
                 attrs = {k: put(v) if isinstance(v, str) else v for k, v in token.attrs.items()}
                 for key in ("href", "src"):
                     if key in attrs and attrs[key] != token.attrs[key]:
-                        attrs[key] = _checked_link(attrs[key], token)
+                        attrs[key] = _checked_link(attrs[key], line)
                 token.attrs = attrs
             filled.append(token)
         return filled
 
 
-def _checked_link(url: str, token: Any) -> str:
+def _checked_link(url: str, line: int | None) -> str:
     """A link target built from a value, normalised and checked as Markdown checks the links it reads."""
     md = _markdown()
     normalized = md.normalizeLink(url)
     if not md.validateLink(normalized):
-        raise TemplateRefused([Problem("body", token.map[0] + 1 if token.map else None,
-                                       f"the link {url!r} is not allowed in a message")])
+        raise TemplateRefused([Problem("body", line, f"the link {url!r} is not allowed in a message")])
     return normalized
 
 
