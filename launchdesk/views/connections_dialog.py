@@ -128,7 +128,7 @@ class ConnectionsDialog(QDialog):
         self.name = QLineEdit()
         self.kind = QComboBox()
         for kind, label in KINDS.items():
-            self.kind.addItem(label, kind)
+            self.kind.addItem(label, kind.value)  # Qt keeps a plain string; kind() turns it back
         self.kind.currentIndexChanged.connect(self._on_kind)
         self.url = QLineEdit()
         self.project = QLineEdit()
@@ -221,7 +221,7 @@ class ConnectionsDialog(QDialog):
             self.connection_id = c.id
             self._options = dict(c.options or {})
             self.name.setText(c.name)
-            self.kind.setCurrentIndex(self.kind.findData(c.kind))
+            self.kind.setCurrentIndex(self.kind.findData(c.kind.value))
             self.url.setText(c.url)
             self.project.setText(c.project)
             self.environment.setText(c.environment)
@@ -252,8 +252,11 @@ class ConnectionsDialog(QDialog):
         self._on_kind()
         self.name.setFocus()
 
+    def selected_kind(self) -> ConnectionKind:
+        return ConnectionKind(self.kind.currentData())
+
     def _on_kind(self) -> None:
-        kind = self.kind.currentData()
+        kind = self.selected_kind()
         self.url.setPlaceholderText(URL_HINTS[kind])
         is_ld = kind is ConnectionKind.LAUNCHDARKLY
         self.context_kind.setVisible(is_ld)
@@ -262,7 +265,7 @@ class ConnectionsDialog(QDialog):
 
     def form(self) -> ConnectionForm:
         return ConnectionForm(
-            self.connection_id, self.name.text().strip(), self.kind.currentData(), self.url.text().strip(),
+            self.connection_id, self.name.text().strip(), self.selected_kind(), self.url.text().strip(),
             self.project.text().strip(), self.environment.text().strip(), self.context_kind.text().strip(),
             self.token.text().strip(),
         )
@@ -316,7 +319,7 @@ class ConnectionsDialog(QDialog):
         connection_id = self.connection_id
         with workspace.session() as session:
             name = session.get(Connection, connection_id).name  # type: ignore[union-attr]
-            rollouts = list(session.scalars(select(Rollout.name).where(Rollout.flag_connection_id == connection_id)))
+            rollouts = list(session.scalars(select(Rollout.name).where(Rollout.flag_connection_id == connection_id).order_by(Rollout.name)))
             snapshots = session.scalar(
                 select(func.count()).select_from(FlagSnapshot).where(FlagSnapshot.connection_id == connection_id))
         consequences = [f"Its token is deleted from the system keyring and its {snapshots} flag snapshot(s) "

@@ -204,9 +204,11 @@ class FlagStatusPanel(QWidget):
     def _forget_workspace(self) -> None:
         if self._task is not None:
             self._task.cancel()
-            self._task.wait(10)  # it holds a connection to the workspace about to close
+            self._task.wait(10)  # it may hold a connection to the workspace about to close
             self._task = None
+        # The window may already have selected a rollout of the new workspace (it hears this signal first).
         self.status = None
+        self.reload()
 
     def _on_changed(self, kind: str, _row_id: int) -> None:
         if kind in ("rollout", "connection", *SYNC_CHANGES):
