@@ -4,7 +4,7 @@ Start-up time matters (a benchmark compares it with a bare PySide6 window), so t
 window import only what the first paint needs; Alembic, httpx, keyring, Jinja2 and the demo generator are
 imported where they are first used.
 
-    launchdesk [WORKSPACE] [--quit-after-paint]
+    launchdesk [WORKSPACE] [--quit-after-paint] [--self-check OUT_DIR]
 
 ``--quit-after-paint`` (or ``LAUNCHDESK_QUIT_AFTER_PAINT=1``) quits once the main window has been painted
 the first time, so a benchmark can time a cold start.
@@ -33,6 +33,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("launchdesk")
 
 QUIT_AFTER_PAINT = "--quit-after-paint"
+SELF_CHECK = "--self-check"
 
 
 class _StartUpFinished(QObject):
@@ -134,6 +135,11 @@ def main(argv: list[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
     quit_after_paint = QUIT_AFTER_PAINT in args or os.environ.get("LAUNCHDESK_QUIT_AFTER_PAINT") == "1"
     args = [a for a in args if a != QUIT_AFTER_PAINT]
+    self_check_dir = None
+    if SELF_CHECK in args:  # the packaged application's smoke test (CI); see views/self_check.py
+        index = args.index(SELF_CHECK)
+        self_check_dir = args[index + 1] if index + 1 < len(args) else "launchdesk-self-check"
+        del args[index:index + 2]
 
     app = QApplication([sys.argv[0], *args])
     app.setApplicationName(APP_NAME)
@@ -145,6 +151,11 @@ def main(argv: list[str] | None = None) -> int:
     qInstallMessageHandler(_qt_message)
     sys.excepthook = _ErrorDialog(log_file)
     log.info("%s %s starting", APP_NAME, __version__)
+
+    if self_check_dir is not None:
+        from launchdesk.views.self_check import run_self_check
+
+        return run_self_check(self_check_dir)
 
     from launchdesk.views.main_window import MainWindow
 

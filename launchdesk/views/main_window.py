@@ -12,6 +12,7 @@ import logging
 import os
 import platform
 from pathlib import Path
+from typing import Any
 
 from PySide6 import __version__ as pyside_version
 from PySide6.QtCore import QByteArray, QItemSelectionModel, QModelIndex, QSettings, Qt, qVersion
@@ -26,7 +27,7 @@ from PySide6.QtWidgets import (
     QVBoxLayout,
     QWidget,
 )
-from sqlalchemy import select
+from sqlalchemy import Row, select
 from sqlalchemy.engine import make_url
 
 from launchdesk import APP_NAME, __version__, paths
@@ -34,7 +35,9 @@ from launchdesk.models import Rollout
 from launchdesk.views.accounts_page import AccountsPage
 from launchdesk.views.document import WorkspaceDocument
 from launchdesk.views.item_models import Column, RecordTableModel
-from launchdesk.views.pages import ChecklistPage, GatesPage, JournalPage, MessagesPage, RolloutPage
+from launchdesk.views.gonogo_page import GoNoGoPage
+from launchdesk.views.journal_page import JournalPage
+from launchdesk.views.pages import ChecklistPage, MessagesPage, RolloutPage
 from launchdesk.views.plan_page import PlanPage
 from launchdesk.views.sync_actions import FlagActions, FlagStatusPanel
 from launchdesk.views.tasks import run_task
@@ -76,7 +79,7 @@ def workspace_location(workspace: Workspace) -> str:
     return f"~{os.sep}{path.relative_to(home)}" if path.is_relative_to(home) else str(path)
 
 
-def rollout_text(rollout: Rollout) -> str:
+def rollout_text(rollout: Row[Any]) -> str:
     return f"{rollout.name}\n{str(rollout.status).replace('_', ' ').capitalize()} · {rollout.feature_name}"
 
 
@@ -84,7 +87,7 @@ class MainWindow(QMainWindow):
     PAGES: tuple[tuple[str, type[RolloutPage]], ...] = (
         ("&Timeline", PlanPage),
         ("&Checklists", ChecklistPage),
-        ("&Gates and go/no-go", GatesPage),
+        ("&Gates and go/no-go", GoNoGoPage),
         ("&Messages", MessagesPage),
         ("&Accounts and lookup", AccountsPage),
         ("&Journal", JournalPage),
@@ -193,6 +196,7 @@ class MainWindow(QMainWindow):
             flags_menu.addAction(action)
 
         help_menu = self.menuBar().addMenu("&Help")
+        self._add_action(help_menu, "Open &log folder", self.open_log_folder)
         about = self._add_action(help_menu, "&About LaunchDesk", self.show_about)
         about.setMenuRole(QAction.MenuRole.AboutRole)
 
@@ -314,11 +318,13 @@ class MainWindow(QMainWindow):
             self._load_rollouts(select_id=self.current_rollout_id())
 
     def _load_rollouts(self, select_id: int | None) -> None:
-        rollouts: list[Rollout] = []
+        rollouts: list[Row[Any]] = []
         workspace = self.document.workspace
         if workspace is not None:
-            with workspace.session() as session:
-                rollouts = list(session.scalars(select(Rollout).order_by(Rollout.name)))
+            # Core, not ORM, like the plan page: see plan_page.read_plan
+            table = Rollout.__table__
+            with workspace.engine.connect() as conn:
+                rollouts = list(conn.execute(select(table).order_by(table.c.name)))
         self.rollouts.set_rows(rollouts)
         self.no_rollouts.setVisible(workspace is not None and not rollouts)
         row = self.rollouts.row_of(select_id) if select_id is not None else -1
@@ -351,6 +357,16 @@ class MainWindow(QMainWindow):
         from PySide6.QtWidgets import QMessageBox
 
         QMessageBox.warning(self, "Not saved", message)
+
+    def open_log_folder(self) -> None:
+        from PySide6.QtCore import QUrl
+        from PySide6.QtGui import QDesktopServices
+
+        from launchdesk import paths
+
+        folder = paths.log_dir()
+        folder.mkdir(parents=True, exist_ok=True)
+        QDesktopServices.openUrl(QUrl.fromLocalFile(str(folder)))
 
     def show_about(self) -> None:
         import html
