@@ -12,7 +12,6 @@ import logging
 import os
 import platform
 from pathlib import Path
-from typing import Any
 
 from PySide6 import __version__ as pyside_version
 from PySide6.QtCore import QByteArray, QItemSelectionModel, QModelIndex, QSettings, Qt, qVersion
@@ -27,7 +26,7 @@ from PySide6.QtWidgets import (
     QVBoxLayout,
     QWidget,
 )
-from sqlalchemy import Row, select
+from sqlalchemy import select
 from sqlalchemy.engine import make_url
 
 from launchdesk import APP_NAME, __version__, paths
@@ -35,9 +34,7 @@ from launchdesk.models import Rollout
 from launchdesk.views.accounts_page import AccountsPage
 from launchdesk.views.document import WorkspaceDocument
 from launchdesk.views.item_models import Column, RecordTableModel
-from launchdesk.views.gonogo_page import GoNoGoPage
-from launchdesk.views.journal_page import JournalPage
-from launchdesk.views.pages import ChecklistPage, MessagesPage, RolloutPage
+from launchdesk.views.pages import ChecklistPage, GatesPage, JournalPage, MessagesPage, RolloutPage
 from launchdesk.views.plan_page import PlanPage
 from launchdesk.views.sync_actions import FlagActions, FlagStatusPanel
 from launchdesk.views.tasks import run_task
@@ -79,7 +76,7 @@ def workspace_location(workspace: Workspace) -> str:
     return f"~{os.sep}{path.relative_to(home)}" if path.is_relative_to(home) else str(path)
 
 
-def rollout_text(rollout: Row[Any]) -> str:
+def rollout_text(rollout: Rollout) -> str:
     return f"{rollout.name}\n{str(rollout.status).replace('_', ' ').capitalize()} · {rollout.feature_name}"
 
 
@@ -87,7 +84,7 @@ class MainWindow(QMainWindow):
     PAGES: tuple[tuple[str, type[RolloutPage]], ...] = (
         ("&Timeline", PlanPage),
         ("&Checklists", ChecklistPage),
-        ("&Gates and go/no-go", GoNoGoPage),
+        ("&Gates and go/no-go", GatesPage),
         ("&Messages", MessagesPage),
         ("&Accounts and lookup", AccountsPage),
         ("&Journal", JournalPage),
@@ -318,13 +315,11 @@ class MainWindow(QMainWindow):
             self._load_rollouts(select_id=self.current_rollout_id())
 
     def _load_rollouts(self, select_id: int | None) -> None:
-        rollouts: list[Row[Any]] = []
+        rollouts: list[Rollout] = []
         workspace = self.document.workspace
         if workspace is not None:
-            # Core, not ORM, like the plan page: see plan_page.read_plan
-            table = Rollout.__table__
-            with workspace.engine.connect() as conn:
-                rollouts = list(conn.execute(select(table).order_by(table.c.name)))
+            with workspace.session() as session:
+                rollouts = list(session.scalars(select(Rollout).order_by(Rollout.name)))
         self.rollouts.set_rows(rollouts)
         self.no_rollouts.setVisible(workspace is not None and not rollouts)
         row = self.rollouts.row_of(select_id) if select_id is not None else -1
