@@ -92,7 +92,7 @@ class SmtpSink:
         if starttls is not None:
             options.update(tls_context=starttls, require_starttls=True)
         if users is not None:
-            options.update(authenticator=authenticate, auth_required=True, auth_require_tls=False)
+            options.update(authenticator=authenticate, auth_required=True, auth_require_tls=starttls is not None)
         self.controller = Controller(Handler(), hostname="127.0.0.1", port=self.port, ssl_context=implicit_tls,
                                      server_hostname="127.0.0.1", **options)
 

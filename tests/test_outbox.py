@@ -1,0 +1,253 @@
+"""The outbox end to end against a real SMTP server on loopback: who receives what, exactly once, and what a
+person sees when something went wrong."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import func, select, text
+
+from comms_world import account_emails, add_snapshot, build_world
+from launchdesk import cli
+from launchdesk.access.evaluate import account_context
+from launchdesk.access.lookup import evaluator_for, lookup
+from launchdesk.access.sync import rollout_snapshot
+from launchdesk.comms.outbox import (
+    SendRefused,
+    delivery_counts,
+    drop_uncertain,
+    resend_uncertain,
+    send_message,
+    send_test,
+)
+from launchdesk.models import Account, Delivery, DeliveryState, JournalEntry, MessageState
+from smtp_sink import SmtpSink
+
+
+@pytest.fixture
+def sink():
+    with SmtpSink() as server:
+        yield server
+
+
+@pytest.fixture
+def world(tmp_path, sink):
+    w = build_world(tmp_path, accounts=120, smtp_url=sink.url, names={1: "<b>Bold</b> & Sons"})
+    yield w
+    w.workspace.close()
+
+
+def with_access(world) -> set[str]:
+    """The contact e-mail of every account with access, from each account's own evaluation."""
+    emails = account_emails(world.workspace)
+    with world.workspace.session() as s:
+        evaluator = evaluator_for(s, rollout_snapshot(s, world.message(s).phase.rollout))
+        return {emails[a.account_key] for a in s.scalars(select(Account))
+                if evaluator.explain(account_context(a)).enabled is True}
+
+
+def rows(world) -> dict[str, Delivery]:
+    with world.workspace.session() as s:
+        return {d.recipient: d for d in s.scalars(select(Delivery).where(Delivery.message_id == world.message_id))}
+
+
+def test_every_account_with_access_gets_one_email_and_nobody_else_gets_any(world, sink):
+    expected = with_access(world)
+    assert 30 < len(expected) < 90
+    report = send_message(world.workspace, world.message_id, by="Pat")
+    assert report.state is MessageState.SENT and report.sent == len(expected) == report.queued
+    assert set(sink.per_recipient) == expected and set(sink.per_recipient.values()) == {1}
+    deliveries = rows(world)
+    assert {d.state for d in deliveries.values()} == {DeliveryState.SENT}
+    for received in sink.received:
+        parsed = received.parsed()
+        (to,) = received.recipients
+        # The Message-ID was made before sending and stored with the row; the server saw that same one.
+        assert parsed["Message-ID"] == deliveries[to].provider_message_id
+        assert parsed["To"] == to and parsed["Subject"] == "New in your account: Smart inbox"
+        assert received.mail_from == "launch@ourco.example"
+    with world.workspace.session() as s:
+        summaries = [e.summary for e in s.scalars(select(JournalEntry).where(JournalEntry.kind == "message_send"))]
+        assert summaries[0].startswith(f"Sending 'Launch e-mail with help docs' to {len(expected)} recipients")
+        assert f"{len(expected)} sent" in summaries[-1]
+    with pytest.raises(SendRefused, match="Only an approved message can be sent"):
+        send_message(world.workspace, world.message_id)
+    assert sink.total == len(expected)
+
+
+def test_the_lookup_of_an_account_shows_the_message_it_received(world, sink):
+    send_message(world.workspace, world.message_id)
+    (recipient,) = [r for r in rows(world)][:1]
+    with world.workspace.session() as s:
+        key = s.scalars(select(Account.account_key).join(Delivery, Delivery.account_id == Account.id)
+                        .where(Delivery.recipient == recipient)).one()
+        (answer,) = lookup(s, key)
+    assert [(m.message, m.state, m.recipient) for m in answer.messages] == [
+        ("Launch e-mail with help docs", "sent", recipient)]
+
+
+def test_an_account_name_with_html_arrives_escaped_in_the_html_part(tmp_path, sink):
+    world = build_world(tmp_path, accounts=40, percentage=100, smtp_url=sink.url,
+                        names={5: '<script>alert("hi")</script> & Co'})
+    send_message(world.workspace, world.message_id)
+    (received,) = [r for r in sink.received if r.recipients == ["ops5@company5.example"]]
+    parsed = received.parsed()
+    html = parsed.get_body(("html",)).get_content()
+    plain = parsed.get_body(("plain",)).get_content()
+    assert "&lt;script&gt;alert(&quot;hi&quot;)&lt;/script&gt; &amp; Co" in html and "<script>" not in html
+    assert '<script>alert("hi")</script> & Co' in plain
+    world.workspace.close()
+
+
+def test_cancel_then_resume_sends_the_rest_once(world, sink):
+    expected = with_access(world)
+    handled = []
+    report = send_message(world.workspace, world.message_id, progress=handled.append,
+                          cancelled=lambda: len(handled) >= 10)
+    assert report.stopped == "cancelled" and report.sent == 10 and report.state is MessageState.SENDING
+    assert report.pending == len(expected) - 10 and sink.total == 10
+    assert handled[-1].total == len(expected)
+    again = send_message(world.workspace, world.message_id)
+    assert again.queued == 0 and again.sent == len(expected) - 10 and again.state is MessageState.SENT
+    assert set(sink.per_recipient) == expected and max(sink.per_recipient.values()) == 1
+
+
+def test_access_is_checked_again_for_every_row_at_send_time(world, sink):
+    handled = []
+    send_message(world.workspace, world.message_id, progress=handled.append, cancelled=lambda: len(handled) >= 5)
+    add_snapshot(world.workspace, 20)  # engineering narrowed the rollout meanwhile
+    still = with_access(world)
+    report = send_message(world.workspace, world.message_id)
+    deliveries = rows(world)
+    late = {r for r, d in deliveries.items() if d.state is DeliveryState.SENT and d.id > sorted(
+        x.id for x in deliveries.values())[4]}
+    assert late and late <= still  # everything sent after the change went to accounts that still have access
+    lost = {r for r, d in deliveries.items() if d.state is DeliveryState.FAILED}
+    assert lost and not lost & still and all("no access" in deliveries[r].last_error for r in lost)
+    assert not lost & set(sink.per_recipient)
+    assert report.state is MessageState.PARTLY_FAILED
+
+
+def test_a_row_left_sending_becomes_uncertain_and_is_resent_only_when_a_person_says_so(world, sink):
+    handled = []
+    send_message(world.workspace, world.message_id, progress=handled.append, cancelled=lambda: len(handled) >= 3)
+    with world.workspace.transaction() as s:  # as a killed sender leaves it: claimed, never settled
+        victim = s.scalars(select(Delivery).where(Delivery.state == DeliveryState.PENDING)
+                           .order_by(Delivery.id)).first()
+        victim.state, victim.attempts = DeliveryState.SENDING, 1
+        recipient = victim.recipient
+    report = send_message(world.workspace, world.message_id)
+    assert report.recovered == 1 and report.state is MessageState.PARTLY_FAILED
+    assert rows(world)[recipient].state is DeliveryState.UNCERTAIN and sink.count_for(recipient) == 0
+    with world.workspace.session() as s:
+        assert delivery_counts(s, world.message_id)["uncertain"] == 1
+
+    with world.workspace.transaction() as s:
+        assert resend_uncertain(s, world.message(s), by="Pat") == 1
+        assert world.message(s).state is MessageState.SENDING
+    again = send_message(world.workspace, world.message_id)
+    assert again.sent == 1 and again.state is MessageState.SENT and sink.count_for(recipient) == 1
+    assert max(sink.per_recipient.values()) == 1
+
+
+def test_dropping_an_uncertain_row_fails_it_without_sending(world, sink):
+    send_message(world.workspace, world.message_id)
+    with world.workspace.transaction() as s:
+        s.execute(text("UPDATE delivery SET state = 'uncertain' WHERE id = (SELECT min(id) FROM delivery)"))
+        assert drop_uncertain(s, world.message(s), by="Pat") == 1
+        assert world.message(s).state is MessageState.PARTLY_FAILED
+    failed = [d for d in rows(world).values() if d.state is DeliveryState.FAILED]
+    assert len(failed) == 1 and "Dropped by Pat" in failed[0].last_error
+
+
+def test_a_refused_recipient_fails_alone_and_the_message_is_partly_failed(tmp_path):
+    with SmtpSink(refuse={"ops7@company7.example"}) as sink:
+        world = build_world(tmp_path, accounts=30, percentage=100, smtp_url=sink.url)
+        report = send_message(world.workspace, world.message_id)
+        assert report.failed == 1 and report.sent == 29 and report.state is MessageState.PARTLY_FAILED
+        refused = rows(world)["ops7@company7.example"]
+        assert refused.state is DeliveryState.FAILED and "550" in refused.last_error
+        assert sink.total == 29
+        world.workspace.close()
+
+
+def test_an_unreachable_server_leaves_every_row_pending_and_a_later_send_delivers(tmp_path):
+    sink = SmtpSink()
+    world = build_world(tmp_path, accounts=30, percentage=100, smtp_url=sink.url)
+    report = send_message(world.workspace, world.message_id)
+    assert report.sent == 0 and report.pending == 30 and "connection refused" in report.stopped
+    with world.workspace.session() as s:
+        assert s.scalar(select(func.max(Delivery.attempts))) == 0
+    with sink:
+        again = send_message(world.workspace, world.message_id)
+        assert again.sent == 30 and again.state is MessageState.SENT and sink.total == 30
+    world.workspace.close()
+
+
+def test_a_line_break_smuggled_into_the_subject_fails_that_row_only(tmp_path, sink):
+    world = build_world(tmp_path, accounts=10, percentage=100, smtp_url=sink.url, approve=False,
+                        names={2: "Evil\r\nBcc: victim@example.com"})
+    with world.workspace.transaction() as s:
+        from launchdesk.comms import approval
+
+        message = world.message(s)
+        message.subject = "News for {{ account.name }}"
+        approval.submit_for_review(s, message, by="Sam")
+        approval.approve(s, message, by="Pat")
+    report = send_message(world.workspace, world.message_id)
+    assert report.failed == 1 and report.sent == 9
+    assert "line break" in rows(world)["ops2@company2.example"].last_error
+    assert sink.count_for("victim@example.com") == 0
+    assert all("Bcc" not in r.parsed() for r in sink.received)
+    world.workspace.close()
+
+
+def test_list_unsubscribe_headers_when_an_unsubscribe_url_is_configured(tmp_path, sink):
+    world = build_world(tmp_path, accounts=8, percentage=100, smtp_url=sink.url,
+                        smtp_options={"unsubscribe_url": "https://ourco.example/unsub?e={email}",
+                                      "unsubscribe_mailto": "unsub@ourco.example"})
+    send_message(world.workspace, world.message_id)
+    parsed = sink.received[0].parsed()
+    to = sink.received[0].recipients[0]
+    assert parsed["List-Unsubscribe"] == f"<https://ourco.example/unsub?e={to}>, <mailto:unsub@ourco.example>"
+    assert parsed["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+    world.workspace.close()
+
+
+def test_a_test_send_goes_to_the_given_address_only(world, sink):
+    attempt = send_test(world.workspace, world.message_id, "acct-00001", "me@ourco.example", by="Pat")
+    assert attempt.outcome == "sent" and sink.total == 1 and sink.received[0].recipients == ["me@ourco.example"]
+    parsed = sink.received[0].parsed()
+    assert parsed["Subject"] == "[Test] New in your account: Smart inbox"
+    assert "&lt;b&gt;Bold&lt;/b&gt; &amp; Sons" in parsed.get_body(("html",)).get_content()
+    with pytest.raises(SendRefused, match="customer account acct-00003"):
+        send_test(world.workspace, world.message_id, "acct-00001", "OPS3@company3.example")
+    assert sink.total == 1 and rows(world) == {}
+
+
+def test_the_cli_sends_with_a_summary_and_refuses_with_the_reason(world, sink, capsys):
+    assert cli.main(["send", str(world.path), str(world.message_id), "--quiet"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("'Launch e-mail with help docs' is sent:") and f"{sink.total} sent" in out
+    assert cli.main(["send", str(world.path), str(world.message_id)]) == 1
+    assert "Only an approved message can be sent" in capsys.readouterr().err
+    assert cli.main(["deliveries", str(world.path), str(world.message_id), "--json"]) == 0
+    assert '"state": "sent"' in capsys.readouterr().out
+
+
+def test_the_cli_lists_messages_with_their_audience(world, capsys):
+    assert cli.main(["messages", str(world.path), "Smart inbox", "--json"]) == 0
+    import json
+
+    listed = {m["id"]: m for m in json.loads(capsys.readouterr().out)}
+    message = listed[world.message_id]
+    assert message["state"] == "approved" and message["approved_by"] == "Pat"
+    assert message["audience"]["with_access"] == len(with_access(world))
+    assert message["audience"]["with_access"] + message["audience"]["without_access"] == 120
+
+
+def test_received_messages_parse_cleanly_with_the_standard_library(world, sink):
+    send_message(world.workspace, world.message_id)
+    for received in sink.received[:5]:
+        parsed = received.parsed()
+        assert parsed.is_multipart() and parsed.get_content_type() == "multipart/alternative"
+        assert all(not part.defects for part in parsed.walk())
