@@ -34,7 +34,9 @@ from launchdesk.models import Rollout
 from launchdesk.views.accounts_page import AccountsPage
 from launchdesk.views.document import WorkspaceDocument
 from launchdesk.views.item_models import Column, RecordTableModel
-from launchdesk.views.pages import ChecklistPage, GatesPage, JournalPage, MessagesPage, RolloutPage
+from launchdesk.views.gonogo_page import GoNoGoPage
+from launchdesk.views.journal_page import JournalPage
+from launchdesk.views.pages import ChecklistPage, MessagesPage, RolloutPage
 from launchdesk.views.plan_page import PlanPage
 from launchdesk.views.sync_actions import FlagActions, FlagStatusPanel
 from launchdesk.views.tasks import run_task
@@ -84,7 +86,7 @@ class MainWindow(QMainWindow):
     PAGES: tuple[tuple[str, type[RolloutPage]], ...] = (
         ("&Timeline", PlanPage),
         ("&Checklists", ChecklistPage),
-        ("&Gates and go/no-go", GatesPage),
+        ("&Gates and go/no-go", GoNoGoPage),
         ("&Messages", MessagesPage),
         ("&Accounts and lookup", AccountsPage),
         ("&Journal", JournalPage),
