@@ -46,9 +46,10 @@ class Unit(StrEnum):
     @property
     def length(self) -> dt.timedelta:
         """The nominal length, for turning a drag distance into whole steps."""
-        return {Unit.HOUR: dt.timedelta(hours=1), Unit.DAY: dt.timedelta(days=1), Unit.WEEK: dt.timedelta(weeks=1)}[
-            self
-        ]
+        return _UNIT_LENGTHS[self]
+
+
+_UNIT_LENGTHS = {Unit.HOUR: dt.timedelta(hours=1), Unit.DAY: dt.timedelta(days=1), Unit.WEEK: dt.timedelta(weeks=1)}
 
 
 class Edge(StrEnum):

@@ -222,14 +222,13 @@ class TimelineScene(QGraphicsScene):
             text = f"Not allowed: {outcome}"
         self.preview.show_text(text, isinstance(outcome, ScheduleRefused), gesture_bar.pos())
 
-    def clear_preview(self) -> None:
-        """Put every bar back where the stored plan has it."""
-        for plan in self.plans:
-            for phase in self._planned[plan.rollout_id]:
-                bar = self.bars[phase.id]
-                self._place(bar, phase)
-                bar.set_refused(False)
-                bar.set_warning(self.warnings.get(phase.id))
+    def clear_preview(self, gesture_bar: PhaseBar) -> None:
+        """Put the bars of the gesture's rollout back where the stored plan has them."""
+        for phase in self.planned(gesture_bar.phase.id):
+            bar = self.bars[phase.id]
+            self._place(bar, phase)
+            bar.set_refused(False)
+            bar.set_warning(self.warnings.get(phase.id))
         for ghost in self._ghosts:
             ghost.setVisible(False)
         self.preview.setVisible(False)
@@ -242,8 +241,9 @@ class TimelineScene(QGraphicsScene):
     def _ghost(self, index: int, phase: PlannedPhase, row_y: float) -> None:
         if index == len(self._ghosts):
             ghost = QGraphicsRectItem()
-            ghost.setPen(QPen(QColor("#8a94a3"), 1.0, Qt.PenStyle.DashLine))
-            ghost.setBrush(QColor(0, 0, 0, 0))
+            # A plain outline and a faint fill: a dashed, antialiased outline costs more to draw than the bars.
+            ghost.setPen(QPen(QColor("#9aa3b0"), 0))
+            ghost.setBrush(QColor(90, 100, 120, 28))
             ghost.setZValue(0.5)
             self.addItem(ghost)
             self._ghosts.append(ghost)
@@ -316,7 +316,7 @@ class Gesture:
         self._shown = key
         if self.steps == 0:
             self.outcome = None
-            self.scene.clear_preview()
+            self.scene.clear_preview(self.bar)
             return
         try:
             self.outcome = self.compute()
@@ -331,7 +331,7 @@ class Gesture:
         """End the gesture: the outcome to commit (or the refusal to show); the bars go back to the stored plan
         until the committed change redraws them."""
         self.bar.snap = None
-        self.scene.clear_preview()
+        self.scene.clear_preview(self.bar)
         return self.outcome
 
     def cancel(self) -> None:

@@ -186,7 +186,7 @@ class PhaseBar(QGraphicsItem):
             painter.setBrush(Qt.BrushStyle.NoBrush)
             painter.drawRoundedRect(bar.adjusted(-1, -1, 1, 1), 5, 5)
         if self.refused:
-            painter.setPen(QPen(QColor(REFUSED_COLOR), 2.0, Qt.PenStyle.DashLine))
+            painter.setPen(QPen(QColor(REFUSED_COLOR), 2.0))
             painter.setBrush(Qt.BrushStyle.NoBrush)
             painter.drawRoundedRect(bar.adjusted(-1, -1, 1, 1), 5, 5)
         painter.setFont(self.font)
@@ -213,6 +213,7 @@ class WarningBadge(QGraphicsItem):
         super().__init__(parent)
         self.setPos(-self.SIZE - 3, (BAR_HEIGHT - self.SIZE) / 2)
         self.setZValue(2)
+        self.setCacheMode(QGraphicsItem.CacheMode.DeviceCoordinateCache)
 
     def boundingRect(self) -> QRectF:
         return QRectF(0, 0, self.SIZE, self.SIZE)
@@ -237,6 +238,7 @@ class Marker(QGraphicsItem):
         super().__init__(bar)
         self.setPos(offset_x, lane_y - BAR_TOP)
         self.setFlags(QGraphicsItem.GraphicsItemFlag.ItemIsSelectable)
+        self.setCacheMode(QGraphicsItem.CacheMode.DeviceCoordinateCache)  # a drag moves it without repainting
         self.setAcceptHoverEvents(True)
         self.setZValue(3)
         self.hovered = False
@@ -342,6 +344,7 @@ class PreviewLabel(QGraphicsItem):
         self.metrics = QFontMetricsF(font)
         self.text = ""
         self.refused = False
+        self._lines: list[str] = []
         self._size = QRectF()
         self.setZValue(10)
         self.setVisible(False)
@@ -350,9 +353,9 @@ class PreviewLabel(QGraphicsItem):
         if text != self.text or refused != self.refused:
             self.prepareGeometryChange()
             self.text, self.refused = text, refused
-            lines = text.split("\n")
-            width = max(self.metrics.horizontalAdvance(line) for line in lines)
-            self._size = QRectF(0, 0, math.ceil(width) + 16, len(lines) * self.metrics.lineSpacing() + 8)
+            self._lines = text.split("\n")
+            width = max(self.metrics.horizontalAdvance(line) for line in self._lines)
+            self._size = QRectF(0, 0, math.ceil(width) + 16, len(self._lines) * self.metrics.lineSpacing() + 8)
         self.setPos(anchor.x(), anchor.y() - self._size.height() - 4)
         self.setVisible(True)
 
@@ -360,12 +363,13 @@ class PreviewLabel(QGraphicsItem):
         return self._size
 
     def paint(self, painter: QPainter, option: QStyleOptionGraphicsItem, widget: QWidget | None = None) -> None:
-        painter.setRenderHint(QPainter.RenderHint.Antialiasing)
+        # Repainted on every snapped mouse move: plain rectangle, one drawText per line, no layout work.
         color = QColor(REFUSED_COLOR) if self.refused else QColor("#202630")
-        painter.setPen(QPen(color, 1.0))
+        painter.setRenderHint(QPainter.RenderHint.Antialiasing, False)
+        painter.setPen(QPen(color, 0))
         painter.setBrush(QColor("#fff4f2") if self.refused else QColor("#ffffff"))
-        painter.drawRoundedRect(self._size.adjusted(0.5, 0.5, -0.5, -0.5), 4, 4)
+        painter.drawRect(self._size.adjusted(0, 0, -1, -1))
         painter.setFont(self.font)
-        painter.setPen(color)
-        painter.drawText(self._size.adjusted(8, 4, -8, -4), Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignTop,
-                         self.text)
+        line_height = self.metrics.lineSpacing()
+        for n, line in enumerate(self._lines):
+            painter.drawText(QPointF(8, 4 + self.metrics.ascent() + n * line_height), line)
