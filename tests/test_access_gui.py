@@ -274,6 +274,33 @@ def test_a_new_connection_keeps_its_token_in_the_keyring_only(
     assert not any(token in line for line in journal)
 
 
+def test_a_launchdarkly_connection_keeps_its_context_kind(window: MainWindow, qtbot, demo_workspace):
+    dialog = ConnectionsDialog(window.document, window)
+    qtbot.addWidget(dialog)
+    dialog.show()
+    assert not dialog.context_kind.isVisible()  # an Unleash connection has no context kind
+    qtbot.mouseClick(dialog.add_button, Qt.MouseButton.LeftButton)
+    dialog.kind.setCurrentIndex(dialog.kind.findText("LaunchDarkly"))
+    assert dialog.context_kind.isVisible()
+    dialog.name.setText("LaunchDarkly")
+    dialog.environment.setText("production")
+    dialog.save()  # no token typed: nothing goes to the keyring
+    qtbot.waitUntil(lambda: dialog.save_task is None, timeout=15_000)
+
+    def options() -> dict:  # type: ignore[type-arg]
+        with open_workspace(demo_workspace) as ws, ws.session() as s:
+            c = s.scalars(select(Connection).where(Connection.name == "LaunchDarkly")).one()
+            return {"kind": str(c.kind), "url": c.url, **c.options}
+
+    saved = options()
+    assert (saved["kind"], saved["url"], saved["context_kind"]) == ("launchdarkly", "", "user")
+    assert not dialog.kind.isEnabled()  # the keyring entry is named after the kind
+    dialog.context_kind.setText("organization")
+    dialog.save()
+    qtbot.waitUntil(lambda: dialog.save_task is None, timeout=15_000)
+    assert options() == {**saved, "context_kind": "organization"}  # the keyring id stays the same
+
+
 def test_test_connection_reports_a_refused_connection_without_blocking(window: MainWindow, qtbot):
     dialog = ConnectionsDialog(window.document, window)
     qtbot.addWidget(dialog)

@@ -122,8 +122,8 @@ class LinkFlagDialog(QDialog):
 
         self.connection = QComboBox()
         for c in connections:
-            self.connection.addItem(f"{c.name} ({'Unleash' if c.kind is ConnectionKind.UNLEASH else 'LaunchDarkly'})",
-                                    c.id)
+            platform = "Unleash" if c.kind is ConnectionKind.UNLEASH else "LaunchDarkly"
+            self.connection.addItem(f"{c.name} — {platform}, project {c.project or '-'}", c.id)
         if current.connection_id is not None:
             self.connection.setCurrentIndex(max(0, self.connection.findData(current.connection_id)))
         self.flag_key = QLineEdit(current.flag_key or "")

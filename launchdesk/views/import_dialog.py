@@ -104,6 +104,7 @@ class ImportAccountsDialog(QDialog):
         self.preview = QTableWidget()
         self.preview.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.preview.verticalHeader().setVisible(False)
+        self.preview.verticalHeader().setDefaultSectionSize(self.fontMetrics().height() + 8)
         self.preview.setAlternatingRowColors(True)
         self.preview.setWordWrap(False)
 
@@ -136,7 +137,7 @@ class ImportAccountsDialog(QDialog):
         self.status.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.rejects = QPlainTextEdit()
         self.rejects.setReadOnly(True)
-        self.rejects.setMaximumHeight(self.fontMetrics().height() * 7)
+        self.rejects.setMaximumHeight(self.fontMetrics().lineSpacing() * 5 + 12)
         self.rejects.hide()
 
         self.import_button = QPushButton("&Import")

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from PySide6.QtCore import QObject, Qt, QTimer, Signal
-from PySide6.QtGui import QAction, QKeySequence
+from PySide6.QtGui import QAction, QKeySequence, QPaintEvent
 from PySide6.QtWidgets import (
     QFrame,
     QHBoxLayout,
@@ -131,6 +131,8 @@ class FlagStatusPanel(QWidget):
         self.rollout_id: int | None = None
         self.status: FlagStatus | None = None
         self._task: TaskHandle | None = None
+        # The first read waits for the first paint: it imports the access modules, which start-up need not pay for.
+        self._painted = False
 
         self.flag = QLabel()
         self.flag.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
@@ -188,6 +190,8 @@ class FlagStatusPanel(QWidget):
 
     def reload(self) -> None:
         self._cancel()
+        if not self._painted:
+            return  # paintEvent loads it
         workspace = self.document.workspace
         if workspace is None or self.rollout_id is None:
             self.status = None
@@ -195,6 +199,12 @@ class FlagStatusPanel(QWidget):
             return
         self._task = run_task(read_flag_status, workspace, self.rollout_id, on_done=self._on_status,
                               on_error=self._on_error)
+
+    def paintEvent(self, event: QPaintEvent) -> None:
+        super().paintEvent(event)
+        if not self._painted:
+            self._painted = True
+            QTimer.singleShot(0, self, self.reload)
 
     def _cancel(self) -> None:
         if self._task is not None:
