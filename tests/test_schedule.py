@@ -12,18 +12,22 @@ from hypothesis import strategies as st
 from launchdesk.models import PhaseStatus
 from launchdesk.planning.business_hours import BusinessHours
 from launchdesk.planning.schedule import (
+    ConflictKind,
     Edge,
+    LaunchStep,
     PlannedPhase,
     Reschedule,
     ScheduleRefused,
     Unit,
     duration_text,
+    launch_conflicts,
     move,
     resize,
     set_dates,
     shift,
     start_warnings,
     steps_for,
+    week_of,
     when_text,
 )
 
@@ -258,3 +262,37 @@ def test_any_sequence_of_gestures_keeps_phases_ordered_and_undo_restores_the_pla
         assert result.after == current
         current = result.before
     assert current == tuple(phases)
+
+
+# --- launch calendar conflicts -------------------------------------------------------------------------------
+
+
+def step(phase_id: int, rollout: int, cohort: str | None, start: dt.datetime, days: int = 6) -> LaunchStep:
+    return LaunchStep(phase_id, rollout, f"Rollout {rollout}", f"Phase {phase_id}", cohort, start,
+                      start + dt.timedelta(days=days))
+
+
+def test_two_rollouts_reaching_the_same_cohort_at_the_same_time_conflict_in_each_shared_week():
+    monday = dt.datetime(2027, 1, 11, 8, 0, tzinfo=UTC)
+    steps = [step(1, 1, "Power users", monday, days=10), step(2, 2, " power USERS", monday + 3 * DAY, days=14),
+             step(3, 3, "Power users", monday + 30 * DAY)]
+    conflicts = launch_conflicts(steps, BERLIN)
+    cohort = [c for c in conflicts if c.kind == ConflictKind.COHORT]
+    assert [(c.week, c.phase_ids) for c in cohort] == [(dt.date(2027, 1, 11), (1, 2)), (dt.date(2027, 1, 18), (1, 2))]
+    assert "Cohort “Power users” is reached by Rollout 1 (Phase 1) and by Rollout 2 (Phase 2)" in cohort[0].text
+    week = [c for c in conflicts if c.kind == ConflictKind.WEEK]
+    assert [(c.week, c.phase_ids) for c in week] == [(dt.date(2027, 1, 11), (1, 2))]
+
+
+def test_conflicts_need_two_rollouts_and_a_shared_moment_or_week():
+    monday = dt.datetime(2027, 1, 11, 8, 0, tzinfo=UTC)
+    steps = [step(1, 1, "Power users", monday), step(2, 1, "Power users", monday + DAY),
+             step(3, 2, "Everyone", monday + 7 * DAY), step(4, 3, "Power users", monday + 6 * DAY)]
+    # Phase 4 starts (Sunday) when phase 1 ends: touching is not overlapping; phase 2 runs until Monday, so 2 and 4
+    # share a day in each of two weeks. Phases 1 and 2 are one rollout's; phase 3 is another cohort, a week later.
+    conflicts = launch_conflicts(steps, BERLIN)
+    assert [(c.week.day, c.kind, c.phase_ids) for c in conflicts] == [
+        (11, ConflictKind.COHORT, (2, 4)), (11, ConflictKind.WEEK, (1, 4)), (11, ConflictKind.WEEK, (2, 4)),
+        (18, ConflictKind.COHORT, (2, 4)),
+    ]
+    assert week_of(dt.datetime(2027, 1, 17, 23, 30, tzinfo=UTC), BERLIN) == dt.date(2027, 1, 18)  # Monday 00:30 Berlin

@@ -285,3 +285,65 @@ def _check(result: Reschedule, zone: ZoneInfo, now: dt.datetime) -> None:
 
 def _status_text(status: PhaseStatus) -> str:
     return status.value.replace("_", " ")
+
+
+# --- the launch calendar across rollouts ---------------------------------------------------------------------
+
+
+class ConflictKind(StrEnum):
+    COHORT = "cohort"  # two rollouts reach the same cohort at the same time
+    WEEK = "week"  # two rollouts expand in the same week: two launches for customers and support at once
+
+
+@dataclass(frozen=True)
+class LaunchStep:
+    """A rollout phase as the launch calendar compares them across rollouts."""
+
+    phase_id: int
+    rollout_id: int
+    rollout_name: str
+    phase_name: str
+    cohort_name: str | None
+    start: dt.datetime
+    end: dt.datetime
+
+
+@dataclass(frozen=True)
+class Conflict:
+    kind: ConflictKind
+    week: dt.date  # the Monday (team time zone) of the week it is in
+    phase_ids: tuple[int, int]
+    text: str
+
+
+def week_of(moment: dt.datetime, zone: ZoneInfo) -> dt.date:
+    """The Monday of ``moment``'s week on the team's calendar."""
+    day = moment.astimezone(zone).date()
+    return day - dt.timedelta(days=day.weekday())
+
+
+def launch_conflicts(steps: Sequence[LaunchStep], zone: ZoneInfo) -> list[Conflict]:
+    """Pairs of rollout phases of different rollouts that aim at the same cohort (by name, ignoring case) while
+    both run, or that start in the same week; each listed in every week the pair shares, by week then kind."""
+    conflicts = []
+    for i, a in enumerate(steps):
+        for b in steps[i + 1:]:
+            if a.rollout_id == b.rollout_id:
+                continue
+            same_cohort = (a.cohort_name and b.cohort_name
+                           and a.cohort_name.strip().casefold() == b.cohort_name.strip().casefold())
+            if same_cohort and a.start < b.end and b.start < a.end:
+                first, last = max(a.start, b.start), min(a.end, b.end)
+                week = week_of(first, zone)
+                while week <= week_of(last - dt.timedelta(microseconds=1), zone):
+                    conflicts.append(Conflict(
+                        ConflictKind.COHORT, week, (a.phase_id, b.phase_id),
+                        f"Cohort “{a.cohort_name}” is reached by {a.rollout_name} ({a.phase_name}) and by "
+                        f"{b.rollout_name} ({b.phase_name}) at the same time."))
+                    week += dt.timedelta(days=7)
+            if week_of(a.start, zone) == week_of(b.start, zone):
+                conflicts.append(Conflict(
+                    ConflictKind.WEEK, week_of(a.start, zone), (a.phase_id, b.phase_id),
+                    f"Two launches start the same week: {a.rollout_name} ({a.phase_name}, {when_text(a.start, zone)}) "
+                    f"and {b.rollout_name} ({b.phase_name}, {when_text(b.start, zone)})."))
+    return sorted(conflicts, key=lambda c: (c.week, c.kind != ConflictKind.COHORT, c.phase_ids))
