@@ -124,6 +124,12 @@ def test_the_lookup_pane_finds_an_account_by_id_prefix_name_and_email(window: Ma
     for answer in with_messages:
         assert answer.messages[0].message in shown
 
+    page = window.accounts_page
+    page.search.clear()
+    qtbot.keyClicks(page.search, "zz-nobody")
+    qtbot.waitUntil(lambda: "starts with “zz-nobody”" in page.lookup.browser.toPlainText())
+    assert page.lookup.answers == [] and page.model.rowCount() == 0
+
 
 def test_ctrl_f_focuses_the_search_and_enter_selects_the_first_result(window: MainWindow, qtbot):
     page = window.accounts_page

@@ -181,10 +181,13 @@ class AccountsPage(RolloutPage):
         if self.model.rowCount() <= self.model.page_size:
             fit_columns(self.view)
             # While searching, the best match is looked up at once: that is what support typed it for.
-            if self.search.text().strip() and self.model.rowCount():
+            query = self.search.text().strip()
+            if query and self.model.rowCount():
                 self._pick_first()
                 if self._enter_pressed:
                     self.view.setFocus(Qt.FocusReason.OtherFocusReason)
+            elif query:
+                self.lookup.show_no_match(query)
         self._enter_pressed = False
         self._show_summary()
 

@@ -119,6 +119,10 @@ class LookupPane(QWidget):
         self._task = run_task(lookup_account, workspace, self.account_key, on_done=self._on_answers,
                               on_error=self._on_error)
 
+    def show_no_match(self, query: str) -> None:
+        self.show_account(None)
+        self.browser.setHtml(f"<p>No account's id, name or contact e-mail starts with “{html.escape(query)}”.</p>")
+
     @property
     def loading(self) -> bool:
         return self._task is not None
