@@ -91,7 +91,7 @@ class DecisionDialog(QDialog):
         self.role = QComboBox()
         self.role.setPlaceholderText("Choose a role")
         for role in Role:
-            self.role.addItem(ROLE_LABELS[role], role)
+            self.role.addItem(ROLE_LABELS[role], role.value)  # Qt keeps str subclasses as plain str
         self.why = QPlainTextEdit()
         self.why.setPlaceholderText("Why: what the gates, the checklist and the people on the call said")
         self.why.setMaximumHeight(90)
@@ -150,7 +150,7 @@ class DecisionDialog(QDialog):
     def _on_name(self, name: str) -> None:
         role = self._team.get(name.strip())
         if role is not None:
-            self.role.setCurrentIndex(self.role.findData(role))
+            self.role.setCurrentIndex(self.role.findData(role.value))
         self._update_button()
 
     def missing(self) -> list[str]:
@@ -177,7 +177,7 @@ class DecisionDialog(QDialog):
         request = DecisionRequest(
             kind=self.kind,
             name=self.name.currentText().strip(),
-            role=self.role.currentData(),
+            role=Role(self.role.currentData()),
             why=self.why.toPlainText().strip(),
             override_reason=self.override.toPlainText().strip() if self.blockers else "",
         )
@@ -229,6 +229,7 @@ class ManualValueDialog(QDialog):
         layout = QVBoxLayout(self)
         layout.addWidget(intro)
         layout.addLayout(form)
+        self.setMinimumWidth(420)
         layout.addWidget(self.error)
         layout.addWidget(buttons)
 
@@ -293,7 +294,8 @@ class KillSwitchDialog(QDialog):
         layout.addWidget(self.typed)
         layout.addWidget(self.error)
         layout.addWidget(buttons)
-        self.resize(480, self.sizeHint().height())
+        text.setMinimumWidth(460)
+        layout.setSizeConstraint(QVBoxLayout.SizeConstraint.SetFixedSize)  # as tall as the wrapped text, no more
 
     def _submit(self) -> None:
         refusal = self._pull(self.typed.text())

@@ -237,6 +237,7 @@ class JournalPage(RolloutPage):
         name = self.rollout_names.get(self.rollout_id) if self.rollout_id is not None else None
         self.scope.setItemText(0, f"This rollout: {name}" if name else "This rollout")
         where = self.current_filter()
+        self.view.setColumnHidden(4, where.rollout_id is not None)  # one rollout: its name on every row says nothing
         if self.scope.currentData() == "rollout" and self.rollout_id is None:
             self.model.set_source(None)
             self._on_page(0)
