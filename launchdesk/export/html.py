@@ -1,0 +1,62 @@
+"""The PDF's text sections as HTML: Jinja2 templates from ``resources/export`` with autoescaping, so a rollout or
+account name holding markup prints as the text it is."""
+
+from __future__ import annotations
+
+import datetime as dt
+from functools import lru_cache
+from importlib.resources import files
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from launchdesk.export.plan import PlanExport
+from launchdesk.planning.gates import format_duration
+
+_DAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
+_MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+
+
+def day_text(day: dt.date) -> str:
+    """A date with its weekday and year, the same in every locale: "Tue 12 Jan 2027"."""
+    return f"{_DAYS[day.weekday()]} {day.day} {_MONTHS[day.month - 1]} {day.year}"
+
+
+def when_text(moment: dt.datetime, zone: ZoneInfo) -> str:
+    """A moment on the team's clock with the year, since a printed plan outlives the week: "Tue 12 Jan 2027 09:00"."""
+    local = moment.astimezone(zone)
+    return f"{day_text(local.date())} {local:%H:%M}"
+
+
+def percent_text(value: float | None) -> str:
+    return "—" if value is None else f"{value:g}%"
+
+
+def render_section(section: str, plan: PlanExport) -> str:
+    """One section's HTML body (not the timeline, which is drawn, not written)."""
+    return _environment().get_template(f"{section}.html.j2").render(plan=plan)
+
+
+def stylesheet() -> str:
+    return (files("launchdesk.resources") / "export" / "plan.css").read_text(encoding="utf-8")
+
+
+@lru_cache(maxsize=1)
+def _environment() -> Any:
+    import jinja2
+
+    @jinja2.pass_context
+    def when(context: Any, moment: dt.datetime) -> str:
+        return when_text(moment, context["plan"].hours.zone)
+
+    def age(moment: dt.datetime, now: dt.datetime) -> str:
+        return format_duration(max(0.0, (now - moment).total_seconds()))
+
+    env = jinja2.Environment(
+        loader=jinja2.PackageLoader("launchdesk.resources", "export"),
+        autoescape=True,  # every value is text; markup in a name must never become markup in the PDF
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.filters.update({"when": when, "day": day_text, "pct": percent_text, "count": lambda n: f"{n:,}", "age": age})
+    return env
