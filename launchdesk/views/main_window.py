@@ -32,11 +32,12 @@ from sqlalchemy.engine import make_url
 from launchdesk import APP_NAME, __version__, paths
 from launchdesk.models import Rollout
 from launchdesk.views.accounts_page import AccountsPage
+from launchdesk.views.checklist_page import ChecklistPage
 from launchdesk.views.document import WorkspaceDocument
 from launchdesk.views.item_models import Column, RecordTableModel
 from launchdesk.views.gonogo_page import GoNoGoPage
 from launchdesk.views.journal_page import JournalPage
-from launchdesk.views.pages import ChecklistPage, MessagesPage, RolloutPage
+from launchdesk.views.pages import MessagesPage, RolloutPage
 from launchdesk.views.plan_page import PlanPage
 from launchdesk.views.sync_actions import FlagActions, FlagStatusPanel
 from launchdesk.views.tasks import run_task
@@ -129,6 +130,9 @@ class MainWindow(QMainWindow):
         self.plan_page: PlanPage = self.pages[0]  # type: ignore[assignment]
         self.accounts_page: AccountsPage = self.pages[4]  # type: ignore[assignment]
         self.journal_page: JournalPage = self.pages[5]  # type: ignore[assignment]
+        self.checklist_page: ChecklistPage = self.pages[1]  # type: ignore[assignment]
+        self.checklist_page.use_settings(self.settings)  # "my role" is remembered between runs
+        self.checklist_page.exported.connect(lambda message: self.statusBar().showMessage(message, 8000))
         for model in (self.plan_page.phases, self.plan_page.cohorts):
             model.edit_refused.connect(lambda message: self.statusBar().showMessage(message, 8000))
 

@@ -17,7 +17,6 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import contains_eager, selectinload
 
 from launchdesk.models import (
-    ChecklistItem,
     DecisionKind,
     Delivery,
     GateOutcome,
@@ -110,48 +109,6 @@ def offset_text(minutes: int) -> str:
     if hours >= 72 and hours % 24 == 0:
         return f"{hours // 24} days {when}"
     return f"{hours} h {when}"
-
-
-class ChecklistPage(RolloutPage):
-    reload_on = frozenset({"phase", "checklist_item"})
-
-    def __init__(self, document: WorkspaceDocument, parent: QWidget | None = None) -> None:
-        super().__init__(document, parent)
-        self.model = RecordTableModel(
-            [
-                Column("Phase", lambda i: i.phase.name),
-                Column("Role", lambda i: ROLE_LABELS.get(i.role, str(i.role))),
-                Column("Item", lambda i: i.title, tooltip=lambda i: f"{i.title}\n{i.notes}".strip()),
-                Column("Due", lambda i: local_text(i.due_at())),
-                Column("When", lambda i: offset_text(i.offset_minutes)),
-                Column(
-                    "Done",
-                    lambda i: f"✓ {i.done_by or ''}".strip() if i.done else "",
-                    tooltip=lambda i: f"Done by {i.done_by or 'someone'} at {local_text(i.done_at)}" if i.done else "",
-                ),
-            ],
-            parent=self,
-        )
-        self.view = table_view(self.model, stretch=2)
-        layout = QVBoxLayout(self)
-        layout.addWidget(self.view)
-
-    def reload(self) -> None:
-        items: list[ChecklistItem] = []
-        workspace = self.document.workspace
-        if workspace is not None and self.rollout_id is not None:
-            with workspace.session() as session:
-                items = list(
-                    session.scalars(
-                        select(ChecklistItem)
-                        .join(ChecklistItem.phase)
-                        .where(Phase.rollout_id == self.rollout_id)
-                        .options(contains_eager(ChecklistItem.phase))
-                        .order_by(Phase.position, ChecklistItem.offset_minutes, ChecklistItem.position)
-                    )
-                )
-        self.model.set_rows(items)
-        fit_columns(self.view)
 
 
 @dataclasses.dataclass(frozen=True)
