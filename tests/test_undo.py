@@ -161,3 +161,19 @@ def test_opening_a_workspace_is_never_undoable(document: WorkspaceDocument, demo
     assert document.undo_stack.canUndo()
     document.open(demo_workspace)
     assert document.undo_stack.count() == 0 and not document.undo_stack.canUndo()
+
+
+def test_undo_after_a_colleague_changed_the_field_is_refused_not_overwritten(
+    document: WorkspaceDocument, qtbot, demo_workspace
+):
+    cohort = first(document, Cohort, name="Power users")
+    stack = document.undo_stack
+    stack.push(EditCohortField(document, cohort.id, "comms_style", "A short in-app note"))
+    with open_workspace(demo_workspace) as other, other.transaction() as session:
+        session.get(Cohort, cohort.id).comms_style = "Personal e-mail from the CSM"  # a colleague's edit
+
+    with qtbot.waitSignal(document.edit_failed) as failed:
+        stack.undo()
+    assert "changed by someone else" in failed.args[0] and "Personal e-mail from the CSM" in failed.args[0]
+    assert fresh(demo_workspace, Cohort, cohort.id).comms_style == "Personal e-mail from the CSM"
+    assert stack.count() == 0

@@ -31,6 +31,11 @@ class RowGone(Exception):
     """The row an edit refers to no longer exists (deleted from another window or machine)."""
 
 
+class EditConflict(Exception):
+    """Someone else changed the field since this edit was made (another window, or a teammate on a shared
+    workspace): the edit is not applied, so nothing they wrote is silently overwritten."""
+
+
 class EditFieldCommand(QUndoCommand):
     """Set one field of one row; subclasses name the table, the editable fields and how a row is named."""
 
@@ -97,6 +102,13 @@ class EditFieldCommand(QUndoCommand):
                 row = session.get(self.entity, self.row_id)
                 if row is None:
                     raise RowGone(f"{self.row_name} no longer exists.")
+                current = getattr(row, self.field)
+                if current != before:
+                    raise EditConflict(
+                        f"{self.fields[self.field]} of {self.row_name} was changed by someone else to "
+                        f"{display_value(current)} since; your change to {display_value(after)} was not applied. "
+                        "Edit it again to keep yours."
+                    )
                 setattr(row, self.field, after)
                 journal.record(
                     session,
@@ -113,7 +125,8 @@ class EditFieldCommand(QUndoCommand):
                     },
                 )
         except Exception as exc:  # noqa: BLE001 - any failed write is reported, never half-applied
-            log.warning("Edit not saved (%s): %s", self.text(), exc, exc_info=not isinstance(exc, RowGone))
+            log.warning("Edit not saved (%s): %s", self.text(), exc,
+                        exc_info=not isinstance(exc, (RowGone, EditConflict)))
             self.saved = False
             self.setObsolete(True)
             self.document.edit_failed.emit(failure_message(exc, self.kind, after))
@@ -185,7 +198,7 @@ def display_value(value: Any) -> str:
 
 
 def failure_message(exc: Exception, kind: str, value: Any) -> str:
-    if isinstance(exc, RowGone):
+    if isinstance(exc, (RowGone, EditConflict)):
         return f"The change was not saved: {exc}"
     if isinstance(exc, IntegrityError):
         return f"The change was not saved: another {kind} already uses {display_value(value)}."
