@@ -364,3 +364,55 @@ def test_the_qt_binding_keeps_none_alive(qapp):
     for _ in range(1000):
         point.setX(3)
     assert sys.getrefcount(None) - before > -100
+
+
+def test_the_launch_calendar_shows_a_conflict_for_two_rollouts_on_the_same_cohort_the_same_week(
+        qtbot, document, demo_workspace):
+    from launchdesk.planning.schedule import ConflictKind
+    from launchdesk.views.calendar_page import CalendarPage
+
+    with open_workspace(demo_workspace) as ws, ws.transaction() as session:
+        def phase(rollout: str, name: str) -> Phase:
+            return session.scalars(select(Phase).join(Rollout).where(Rollout.name == rollout,
+                                                                     Phase.name.like(f"{name}%"))).one()
+
+        ahead = phase("Workflow Automations", "Phase 4")
+        planned = phase("Smart Scheduling", "Phase 4")
+        assert ahead.cohort.name == planned.cohort.name == "Half of all accounts"
+        planned.planned_start, planned.planned_end = ahead.planned_start, ahead.planned_end
+        ids = {ahead.id, planned.id}
+        week = ahead.planned_start.astimezone(BERLIN).date()
+        week -= dt.timedelta(days=week.weekday())
+    page = CalendarPage(document)
+    qtbot.addWidget(page)
+    page.resize(1200, 500)
+    page.show()
+    qtbot.waitExposed(page)
+    model = page.model
+    rows = {name: row for row, (_id, name) in enumerate(model.calendar.rollouts)}
+    column = model.calendar.weeks.index(week)
+    for rollout in ("Workflow Automations", "Smart Scheduling"):
+        phases, conflicts = model.index(rows[rollout], column).data(Qt.ItemDataRole.UserRole)
+        assert ids & {p.id for p in phases}
+        cohort = [c for c in conflicts if c.kind == ConflictKind.COHORT]
+        assert cohort and set(cohort[0].phase_ids) == ids
+        tooltip = model.index(rows[rollout], column).data(Qt.ItemDataRole.ToolTipRole)
+        assert "Cohort “Half of all accounts” is reached by" in tooltip
+    # Billing Insights, long complete, has no conflict in that week; the summary names the cohort.
+    assert model.index(rows["Billing Insights"], column).data(Qt.ItemDataRole.UserRole) == ([], [])
+    assert page.summary.text().startswith("1 cohort conflict(s)")
+    assert "Half of all accounts" in page.summary.text()
+
+
+def test_the_launch_calendar_of_the_demo_has_no_conflicts_and_spans_every_rollout(qtbot, document):
+    from launchdesk.views.calendar_page import CalendarPage
+
+    page = CalendarPage(document)
+    qtbot.addWidget(page)
+    page.show()
+    qtbot.waitExposed(page)
+    assert [name for _id, name in page.model.calendar.rollouts] == [
+        "Billing Insights", "Workflow Automations", "Smart Scheduling"]  # in the order they launch
+    assert page.model.calendar.conflicts == {}
+    assert page.summary.text().startswith("No conflicts")
+    assert page.model.columnCount() >= 10

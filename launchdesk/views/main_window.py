@@ -32,6 +32,7 @@ from sqlalchemy.engine import make_url
 from launchdesk import APP_NAME, __version__, paths
 from launchdesk.models import Rollout
 from launchdesk.views.accounts_page import AccountsPage
+from launchdesk.views.calendar_page import CalendarPage
 from launchdesk.views.checklist_page import ChecklistPage
 from launchdesk.views.document import WorkspaceDocument
 from launchdesk.views.item_models import Column, RecordTableModel
@@ -91,6 +92,7 @@ class MainWindow(QMainWindow):
         ("&Messages", MessagesPage),
         ("&Accounts and lookup", AccountsPage),
         ("&Journal", JournalPage),
+        ("Launch ca&lendar", CalendarPage),
     )
 
     def __init__(self, settings: QSettings | None = None, parent: QWidget | None = None) -> None:
