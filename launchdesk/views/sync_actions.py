@@ -10,6 +10,7 @@ needs are imported there, so start-up does not pay for them.
 from __future__ import annotations
 
 import datetime as dt
+import html
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -115,9 +116,8 @@ def read_flag_status(_progress: Any, _cancelled: Any, workspace: Workspace, roll
 def counts_text(counts: dict[str, Any]) -> str:
     if not counts:
         return "access not counted yet"
-    text = (f"{counts.get('enabled', 0):,} have access, {counts.get('disabled', 0):,} do not, "
+    return (f"{counts.get('enabled', 0):,} have access, {counts.get('disabled', 0):,} do not, "
             f"{counts.get('unpredictable', 0):,} unpredictable")
-    return text
 
 
 class FlagStatusPanel(QWidget):
@@ -232,7 +232,7 @@ class FlagStatusPanel(QWidget):
     def _on_error(self, exc: BaseException) -> None:
         self._task = None
         log.warning("Could not read the flag status: %s", exc)
-        self.problem.setText(f"Could not read the flag's last snapshot: {exc}")
+        self.problem.setText(f"Could not read the flag's last snapshot: {_escape(str(exc))}")
         self.problem.show()
 
     def _show(self) -> None:
@@ -285,8 +285,6 @@ class FlagStatusPanel(QWidget):
 
 
 def _escape(text: str) -> str:
-    import html
-
     return html.escape(text)
 
 
