@@ -212,7 +212,9 @@ def sync_flags(
 def _message(exc: Exception, connection: str, flag: str) -> str:
     from launchdesk.flags.http import PlatformError
 
-    if isinstance(exc, (PlatformError, ConnectionProblem)):
+    from launchdesk.secrets import SecretsUnavailable
+
+    if isinstance(exc, (PlatformError, ConnectionProblem, SecretsUnavailable)):
         return str(exc)
     # Unexpected errors are logged with their traceback; the user sees their kind, never a token.
     log.exception("unexpected error syncing %s from %s", flag, connection, exc_info=exc)

@@ -12,8 +12,9 @@ import logging
 import os
 from pathlib import Path
 
-from PySide6.QtCore import QObject, Signal
+from PySide6.QtCore import QObject, QTimer, Signal
 from PySide6.QtGui import QUndoStack
+from sqlalchemy import text
 
 from launchdesk.workspace import Workspace, create_workspace, open_workspace
 
@@ -25,10 +26,19 @@ class WorkspaceDocument(QObject):
     workspace_replaced = Signal()  # a workspace was opened, created or closed: everything reloads
     edit_failed = Signal(str)  # a plain message for the user; the edit was not saved
 
+    POLL_MS = 4000  # how often other people's changes are looked for
+
     def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(parent)
         self.workspace: Workspace | None = None
         self.undo_stack = QUndoStack(self)
+        # Live refresh: every change anyone makes is journaled, so a new journal row means "reload". A shared
+        # PostgreSQL workspace is asked from a worker (network); a local file directly (a sub-millisecond read).
+        self._last_journal_id: int | None = None
+        self._poll_task = None
+        self._watch = QTimer(self)
+        self._watch.setInterval(self.POLL_MS)
+        self._watch.timeout.connect(self.poll_for_changes)
 
     def open(self, target: str | os.PathLike[str]) -> Workspace:
         """Open another workspace. On failure (WorkspaceError) the current one stays open."""
@@ -44,7 +54,41 @@ class WorkspaceDocument(QObject):
     def close(self) -> None:
         self._replace(None)
 
+    def poll_for_changes(self) -> None:
+        """Look for rows written by others (another window, a teammate, a scheduled CLI run) and reload."""
+        workspace = self.workspace
+        if workspace is None or self._poll_task is not None:
+            return
+        if workspace.is_sqlite:
+            self._seen(_latest_journal_id(workspace))
+            return
+        from launchdesk.views.tasks import run_task
+
+        def done(latest: int | None) -> None:
+            self._poll_task = None
+            if self.workspace is workspace:
+                self._seen(latest)
+
+        def failed(exc: BaseException) -> None:
+            self._poll_task = None
+            log.info("Looking for changes failed: %s", exc)
+
+        self._poll_task = run_task(lambda _progress, _cancelled: _latest_journal_id(workspace), on_done=done,
+                                   on_error=failed)
+
+    def _seen(self, latest: int | None) -> None:
+        if latest is None:
+            return
+        if self._last_journal_id is not None and latest > self._last_journal_id:
+            self.changed.emit("*", 0)  # "*": every view reloads what it shows
+        self._last_journal_id = latest
+
     def _replace(self, workspace: Workspace | None) -> None:
+        if self._poll_task is not None:
+            self._poll_task.cancel()
+            self._poll_task = None
+        self._watch.stop()
+        self._last_journal_id = None
         self.undo_stack.clear()
         old, self.workspace = self.workspace, workspace
         # Pages cancel their background work on this signal, before the old engine goes away.
@@ -53,3 +97,10 @@ class WorkspaceDocument(QObject):
             old.close()
         if workspace is not None:
             log.info("Opened workspace %s", workspace.display)
+            self._last_journal_id = _latest_journal_id(workspace) if workspace.is_sqlite else None
+            self._watch.start()
+
+
+def _latest_journal_id(workspace: Workspace) -> int | None:
+    with workspace.engine.connect() as conn:
+        return conn.execute(text("SELECT max(id) FROM journal_entry")).scalar()

@@ -12,6 +12,7 @@ import logging
 import os
 import platform
 from pathlib import Path
+from typing import Any
 
 from PySide6 import __version__ as pyside_version
 from PySide6.QtCore import QByteArray, QItemSelectionModel, QModelIndex, QSettings, Qt, qVersion
@@ -26,14 +27,14 @@ from PySide6.QtWidgets import (
     QVBoxLayout,
     QWidget,
 )
-from sqlalchemy import select
+from sqlalchemy import Row, select
 from sqlalchemy.engine import make_url
 
 from launchdesk import APP_NAME, __version__, paths
 from launchdesk.models import Rollout
 from launchdesk.views.accounts_page import AccountsPage
-from launchdesk.views.calendar_page import CalendarPage
 from launchdesk.views.checklist_page import ChecklistPage
+from launchdesk.views.calendar_page import CalendarPage
 from launchdesk.views.document import WorkspaceDocument
 from launchdesk.views.item_models import Column, RecordTableModel
 from launchdesk.views.gonogo_page import GoNoGoPage
@@ -80,7 +81,7 @@ def workspace_location(workspace: Workspace) -> str:
     return f"~{os.sep}{path.relative_to(home)}" if path.is_relative_to(home) else str(path)
 
 
-def rollout_text(rollout: Rollout) -> str:
+def rollout_text(rollout: Row[Any]) -> str:
     return f"{rollout.name}\n{str(rollout.status).replace('_', ' ').capitalize()} · {rollout.feature_name}"
 
 
@@ -319,15 +320,17 @@ class MainWindow(QMainWindow):
         self._load_rollouts(select_id=None)
 
     def _on_changed(self, kind: str, row_id: int) -> None:
-        if kind == "rollout":
+        if kind in ("rollout", "*"):
             self._load_rollouts(select_id=self.current_rollout_id())
 
     def _load_rollouts(self, select_id: int | None) -> None:
-        rollouts: list[Rollout] = []
+        rollouts: list[Row[Any]] = []
         workspace = self.document.workspace
         if workspace is not None:
-            with workspace.session() as session:
-                rollouts = list(session.scalars(select(Rollout).order_by(Rollout.name)))
+            # Core, not ORM, like the plan page: see plan_page.read_plan
+            table = Rollout.__table__
+            with workspace.engine.connect() as conn:
+                rollouts = list(conn.execute(select(table).order_by(table.c.name)))
         self.rollouts.set_rows(rollouts)
         self.no_rollouts.setVisible(workspace is not None and not rollouts)
         row = self.rollouts.row_of(select_id) if select_id is not None else -1

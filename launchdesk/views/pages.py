@@ -72,7 +72,7 @@ class RolloutPage(QWidget):
             self._refresh()
 
     def _on_changed(self, kind: str, _row_id: int) -> None:
-        if kind in self.reload_on or "*" in self.reload_on:
+        if kind == "*" or kind in self.reload_on or "*" in self.reload_on:
             self.invalidate()
 
     def _refresh(self) -> None:
