@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from PySide6.QtCore import Qt
 from PySide6.QtGui import QColor
 from sqlalchemy import func, select
 
@@ -35,6 +36,7 @@ pytestmark = pytest.mark.gui
 
 ROLLOUT = "Workflow Automations"
 NEXT_PHASE = "Phase 4: Half of all accounts"
+LEFT = Qt.MouseButton.LeftButton
 
 
 @pytest.fixture
@@ -75,19 +77,13 @@ def gate_row(page: GoNoGoPage, name: str) -> gonogo_page.GateRow:
 def enter_value(qtbot, page: GoNoGoPage, gate: str, value: str, baseline: str = "") -> None:
     """Through the gate's own "Enter value…" button and dialog, as a person would."""
     button = page.value_buttons[gate_id(page, gate)]
-    qtbot.mouseClick(button, _left())
+    qtbot.mouseClick(button, LEFT)
     dialog = page.dialog
     assert isinstance(dialog, gonogo_page.ManualValueDialog)
     dialog.value.setText(value)
     dialog.baseline.setText(baseline)
     dialog.entered_by.setText("Lucas Moreau")
-    qtbot.mouseClick(dialog.save_button, _left())
-
-
-def _left():  # type: ignore[no-untyped-def]
-    from PySide6.QtCore import Qt
-
-    return Qt.MouseButton.LeftButton
+    qtbot.mouseClick(dialog.save_button, LEFT)
 
 
 def test_the_panel_shows_the_next_phase_its_gates_checklist_and_readiness(page: GoNoGoPage, document):
@@ -119,7 +115,7 @@ def test_a_failing_gate_disables_a_plain_go_and_an_override_reason_enables_it(qt
     assert gate_row(page, "Activation within 7 days").result.outcome == GateOutcome.FAIL
     assert page.gates.index(3, 3).data() == "● Fail"
 
-    qtbot.mouseClick(page.decision_buttons[DecisionKind.GO], _left())
+    qtbot.mouseClick(page.decision_buttons[DecisionKind.GO], LEFT)
     dialog = page.dialog
     assert isinstance(dialog, gonogo_page.DecisionDialog)
     assert {r.name for r in dialog.blockers} == {"Activation within 7 days", "Support tickets"}
@@ -131,7 +127,7 @@ def test_a_failing_gate_disables_a_plain_go_and_an_override_reason_enables_it(qt
     assert "override reason" in dialog.record_button.toolTip()
     dialog.override.setPlainText("Too early to judge activation; tickets are counted by hand tonight.")
     assert dialog.record_button.isEnabled()
-    qtbot.mouseClick(dialog.record_button, _left())
+    qtbot.mouseClick(dialog.record_button, LEFT)
     assert page.dialog is None  # recorded and closed
 
     with document.workspace.session() as session:
@@ -174,7 +170,7 @@ def test_a_go_on_passing_gates_needs_no_override(qtbot, page: GoNoGoPage, docume
     dialog.name.setCurrentText("Daniel Okafor")
     dialog.why.setPlainText("All gates pass.")
     assert dialog.record_button.isEnabled()
-    qtbot.mouseClick(dialog.record_button, _left())
+    qtbot.mouseClick(dialog.record_button, LEFT)
     with document.workspace.session() as session:
         decision = session.scalars(select(Decision).order_by(Decision.id.desc())).first()
         assert decision is not None and decision.kind == DecisionKind.GO and not decision.overridden
@@ -182,14 +178,14 @@ def test_a_go_on_passing_gates_needs_no_override(qtbot, page: GoNoGoPage, docume
 
 
 def test_a_no_go_records_without_an_override(qtbot, page: GoNoGoPage, document):
-    qtbot.mouseClick(page.decision_buttons[DecisionKind.NO_GO], _left())
+    qtbot.mouseClick(page.decision_buttons[DecisionKind.NO_GO], LEFT)
     dialog = page.dialog
     assert isinstance(dialog, gonogo_page.DecisionDialog)
     assert dialog.blockers == [] and not dialog.override.isVisibleTo(dialog)
     dialog.name.setCurrentText("Priya Raman")
     assert not dialog.record_button.isEnabled()  # why is required
     dialog.why.setPlainText("Ticket count for today is missing; decide tomorrow.")
-    qtbot.mouseClick(dialog.record_button, _left())
+    qtbot.mouseClick(dialog.record_button, LEFT)
     with document.workspace.session() as session:
         phase = session.scalars(select(Phase).where(Phase.name == NEXT_PHASE, Phase.rollout.has(name=ROLLOUT))).one()
         (decision,) = phase.decisions
@@ -218,18 +214,18 @@ def test_manual_value_entry_stores_a_metric_sample_and_refuses_what_is_not_a_num
     with document.workspace.session() as session:
         before = session.scalar(select(func.count()).select_from(MetricSample).where(MetricSample.gate_id == tickets))
 
-    qtbot.mouseClick(page.value_buttons[tickets], _left())
+    qtbot.mouseClick(page.value_buttons[tickets], LEFT)
     dialog = page.dialog
     assert isinstance(dialog, gonogo_page.ManualValueDialog)
     dialog.value.setText("many")
-    qtbot.mouseClick(dialog.save_button, _left())
+    qtbot.mouseClick(dialog.save_button, LEFT)
     assert dialog.error.isVisibleTo(dialog) and "must be a number" in dialog.error.text()
     assert page.dialog is dialog  # still open, nothing stored
 
     dialog.value.setText("31")
     dialog.baseline.setText("20")
     dialog.entered_by.setText("Lucas Moreau")
-    qtbot.mouseClick(dialog.save_button, _left())
+    qtbot.mouseClick(dialog.save_button, LEFT)
     assert page.dialog is None
     with document.workspace.session() as session:
         samples = list(session.scalars(select(MetricSample).where(MetricSample.gate_id == tickets)
@@ -306,7 +302,7 @@ def test_evaluate_now_asks_the_sources_in_the_background_and_keeps_the_last_valu
     assert page.evaluate_button.isEnabled()
     assert gate_id(page, "Error rate") not in page.value_buttons  # a sourced gate takes no typed value
 
-    qtbot.mouseClick(page.evaluate_button, _left())
+    qtbot.mouseClick(page.evaluate_button, LEFT)
     assert page.evaluation is not None and not page.evaluate_button.isEnabled()
     qtbot.waitUntil(lambda: page.evaluation is None, timeout=20_000)
 
@@ -332,7 +328,7 @@ def test_the_kill_switch_refuses_a_wrong_flag_key_without_starting_any_work(qtbo
     started: list[object] = []
     monkeypatch.setattr(gonogo_page, "run_task", lambda *args, **kwargs: started.append(args))
 
-    qtbot.mouseClick(page.kill_button, _left())
+    qtbot.mouseClick(page.kill_button, LEFT)
     dialog = page.dialog
     assert isinstance(dialog, gonogo_page.KillSwitchDialog)
     assert not dialog.off_button.isEnabled()
@@ -366,3 +362,91 @@ def test_pause_and_rollback_are_about_the_live_phase_and_disabled_when_none_is_l
     assert not page.decision_buttons[DecisionKind.PAUSE].isEnabled()
     assert "No phase is live" in page.decision_buttons[DecisionKind.PAUSE].toolTip()
     assert page.decision_buttons[DecisionKind.GO].isEnabled()
+
+
+def test_a_phase_starting_at_night_is_flagged_outside_business_hours(page: GoNoGoPage, document):
+    with document.workspace.transaction() as session:
+        phase = session.scalars(select(Phase).where(Phase.name == NEXT_PHASE, Phase.rollout.has(name=ROLLOUT))).one()
+        # 02:00 UTC is 03:00 in Berlin in winter and 04:00 in summer: nobody of the demo team is online.
+        phase.planned_start = phase.planned_start.replace(hour=2, minute=0)
+    page.invalidate()
+    text = page.hours.text()
+    assert text.startswith(f"⚠ Outside business hours: {NEXT_PHASE} starts 0")
+    assert "Europe/Berlin — nobody online" in text and "09:00–18:00" in text
+
+
+def test_a_recorded_decision_shows_in_the_journal_tab(qtbot, page: GoNoGoPage, document):
+    from launchdesk.views.journal_page import JournalPage
+
+    journal_page = JournalPage(document)
+    qtbot.addWidget(journal_page)
+    journal_page.set_rollout(page.rollout_id)
+    journal_page.show()
+    qtbot.waitUntil(lambda: journal_page.model.rowCount() > 0 and not journal_page.model.loading)
+    dialog = page.open_decision_dialog(DecisionKind.NO_GO)
+    assert dialog is not None
+    dialog.name.setCurrentText("Sofia Lindqvist")
+    dialog.why.setPlainText("Two key accounts are mid-renewal; wait a week.")
+    qtbot.mouseClick(dialog.record_button, LEFT)
+
+    def newest_is_the_no_go() -> bool:
+        rows = journal_page.model.rows
+        return bool(rows) and not journal_page.model.loading and rows[0].kind == "decision.no_go"
+
+    qtbot.waitUntil(newest_is_the_no_go)
+    newest = journal_page.model.rows[0]
+    assert newest.actor == "Sofia Lindqvist" and newest.summary.endswith("Two key accounts are mid-renewal; wait a week.")
+    assert [s["gate"] for s in newest.details["snapshot"]] == [r.name for r in page.state.gates]
+
+
+def test_the_kill_switch_turns_a_real_unleash_flag_off(qtbot, tmp_path: Path, unleash_server, secret_service):
+    """The whole path on the real Unleash server: typed key, background work, the platform's confirmation."""
+    import datetime as dt
+
+    from launchdesk.connections import add_connection
+    from launchdesk.models import PhaseKind
+    from launchdesk.planning.template import create_rollout_from_template, load_template
+    from launchdesk.workspace import create_workspace
+    from unleash_admin import UnleashAdmin, unique_name
+
+    admin = UnleashAdmin(unleash_server)
+    flag = unique_name("gonogo-kill")
+    try:
+        admin.create_feature("default", flag)
+        admin.flexible_rollout("default", flag, "development", 25)
+        admin.enable("default", flag, "development")
+    finally:
+        admin.close()
+    path = tmp_path / "kill.launchdesk"
+    workspace = create_workspace(path)
+    with workspace.transaction() as session:
+        connection = add_connection(session, "Unleash", "unleash", url=unleash_server.base_url, project="default",
+                                    environment="development", secret=unleash_server.admin_token)
+        rollout = create_rollout_from_template(session, load_template(), name="Inbox", feature_name="Inbox",
+                                               launch_start=dt.datetime(2027, 1, 11, 9, tzinfo=dt.timezone.utc))
+        rollout.flag_connection, rollout.flag_key, rollout.flag_environment = connection, flag, "development"
+        phases = [p for p in rollout.phases if p.kind is PhaseKind.ROLLOUT]
+        for phase in phases[:2]:
+            phase.status = PhaseStatus.COMPLETE
+        phases[2].status = PhaseStatus.LIVE  # 25 %, as on the platform
+    workspace.close()
+
+    document = WorkspaceDocument()
+    document.open(path)
+    try:
+        page = GoNoGoPage(document)
+        qtbot.addWidget(page)
+        page.set_rollout(rollout_id(document.workspace, "Inbox"))
+        page.show()
+        assert page.kill_button.isEnabled()
+        assert page.pull_kill_switch(flag) is None
+        assert page.kill_progress.isVisibleTo(page) and not page.kill_button.isEnabled()
+        qtbot.waitUntil(lambda: page.kill_switch is None, timeout=90_000)
+        assert page.activity.text().startswith("Off: the platform confirmed after"), page.problem.text()
+        assert not page.kill_progress.isVisibleTo(page)
+        with document.workspace.session() as session:
+            entry = session.scalars(select(JournalEntry).where(JournalEntry.kind == "kill_switch")).one()
+            assert entry.details["confirmed"] is True and entry.details["flag"] == flag
+        assert page.state is not None and page.state.running_phase is None  # the live phase was rolled back
+    finally:
+        document.close()
