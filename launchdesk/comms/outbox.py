@@ -46,7 +46,7 @@ from launchdesk.comms.senders import (
     Outcome,
     Sender,
     SenderUnavailable,
-    new_delivery_key,
+    delivery_keys,
     open_sender,
 )
 from launchdesk.comms.templating import Rendered, TemplateRefused
@@ -202,6 +202,7 @@ def _queue(session: Session, message: Message, account_ids: list[int], connectio
     """Write one pending row per recipient: each contact of an account for e-mail, the account otherwise."""
     rows: list[dict[str, Any]] = []
     now = utcnow()
+    new_key = delivery_keys(connection)
     for start in range(0, len(account_ids), BATCH):
         chunk = account_ids[start:start + BATCH]
         if message.channel is Channel.EMAIL:
@@ -215,7 +216,7 @@ def _queue(session: Session, message: Message, account_ids: list[int], connectio
         for account_id, recipient in recipients:
             rows.append({"message_id": message.id, "account_id": account_id, "recipient": recipient,
                          "state": DeliveryState.PENDING, "attempts": 0, "last_error": "", "queued_at": now,
-                         "provider_message_id": new_delivery_key(connection)})
+                         "provider_message_id": new_key()})
     # One row per recipient: an address shared by two accounts gets the message once (the first account's).
     taken = set(session.scalars(select(Delivery.recipient).where(Delivery.message_id == message.id)))
     fresh = []
@@ -237,60 +238,118 @@ def _send_rows(
     cancelled: Callable[[], bool],
 ) -> None:
     with workspace.session() as s, workspace.engine.connect() as connection:
-        message = _message(s, message_id)
-        rollout = message.phase.rollout
-        compiled = compile_message(message)
-        shared = message_variables(s, message)
-        cohort = message_cohort(message)
-        about = {"message": message.name, "rollout": rollout.name, "phase": message.phase.name,
-                 "cohort": cohort.name if cohort else None}
-        total = s.scalar(select(func.count()).select_from(_D).where(
-            _D.c.message_id == message_id, _D.c.state == DeliveryState.PENDING)) or 0
         rows = _RowWriter(connection)
-        done, last = 0, 0
+        try:
+            _SendRun(s, rows, message_id, sender, report, progress, cancelled).run()
+        finally:
+            rows.flush()
+
+
+class _SendRun:
+    """One pass over a message's pending rows, a batch at a time, each row sent on its own."""
+
+    def __init__(self, s: Session, rows: _RowWriter, message_id: int, sender: Sender, report: SendReport,
+                 progress: Callable[[SendProgress], None] | None, cancelled: Callable[[], bool]) -> None:
+        self.s, self.rows, self.sender, self.report = s, rows, sender, report
+        self.progress, self.cancelled = progress, cancelled
+        self.message = _message(s, message_id)
+        self.rollout = self.message.phase.rollout
+        self.compiled = compile_message(self.message)
+        self.shared = message_variables(s, self.message)
+        cohort = message_cohort(self.message)
+        self.about = {"message": self.message.name, "rollout": self.rollout.name, "phase": self.message.phase.name,
+                      "cohort": cohort.name if cohort else None}
+        self.total = s.scalar(select(func.count()).select_from(_D).where(
+            _D.c.message_id == message_id, _D.c.state == DeliveryState.PENDING)) or 0
+        self.done = 0
+
+    def run(self) -> None:
+        report, last = self.report, 0
         while report.stopped is None:
-            batch = s.execute(
+            batch = self.s.execute(
                 select(_D.c.id, _D.c.recipient, _D.c.provider_message_id, _D.c.account_id, _A.c.account_key,
                        _A.c.name, _A.c.stickiness_id, _A.c.attributes)
                 .select_from(_D.outerjoin(_A, _D.c.account_id == _A.c.id))
-                .where(_D.c.message_id == message_id, _D.c.state == DeliveryState.PENDING, _D.c.id > last)
+                .where(_D.c.message_id == self.message.id, _D.c.state == DeliveryState.PENDING, _D.c.id > last)
                 .order_by(_D.c.id).limit(BATCH)
             ).all()
             if not batch:
-                break
-            access = _access_now(s, rollout, batch)
+                return
+            access = _access_now(self.s, self.rollout, batch)
             if access is None:
-                report.stopped = (f"The flag {rollout.flag_key} is off or has no snapshot any more; "
+                report.stopped = (f"The flag {self.rollout.flag_key} is off or has no snapshot any more; "
                                   "the remaining rows were not sent.")
-                break
-            contacts = _contacts(s, [row.account_id for row in batch if row.account_id is not None])
-            s.commit()  # no read transaction stays open while the rows are written
+                return
+            contacts = _contacts(self.s, [row.account_id for row in batch if row.account_id is not None])
+            self.s.commit()  # no read transaction stays open while the rows are written
             for row, has_access in zip(batch, access):
                 last = row.id
-                if cancelled():
+                if self.cancelled():
                     report.stopped = "cancelled"
-                    break
-                attempt = _deliver(rows, sender, compiled, shared, about, row, has_access, contacts,
-                                   message.channel)
-                if attempt is None or (attempt.outcome is Outcome.NOT_SENT and not attempt.stop):
-                    continue
-                if attempt.outcome is not Outcome.NOT_SENT:
-                    done += 1
-                if attempt.outcome is Outcome.SENT:
-                    report.sent += 1
-                elif attempt.outcome is Outcome.FAILED:
-                    report.failed += 1
-                elif attempt.outcome is Outcome.UNCERTAIN:
-                    report.uncertain += 1
-                if progress:
-                    progress(SendProgress(done, total, report.sent, report.failed, report.uncertain))
-                if attempt.stop:
-                    report.stopped = attempt.detail
-                    break
+                    return
+                attempt = self.deliver(row, has_access, contacts.get(row.account_id, []))
+                if attempt is not None:
+                    self.count(attempt)
+
+    def count(self, attempt: Attempt) -> None:
+        report = self.report
+        if attempt.outcome is Outcome.NOT_SENT:
+            # Pending again, for a later run; a sender that cannot go on stops this one.
+            if attempt.stop:
+                report.stopped = attempt.detail
+            return
+        self.done += 1
+        if attempt.outcome is Outcome.SENT:
+            report.sent += 1
+        elif attempt.outcome is Outcome.FAILED:
+            report.failed += 1
+        else:
+            report.uncertain += 1
+        if self.progress:
+            self.progress(SendProgress(self.done, self.total, report.sent, report.failed, report.uncertain))
+        if attempt.stop:
+            report.stopped = attempt.detail
+
+    def deliver(self, row: Any, has_access: bool | None, people: list[dict[str, str]]) -> Attempt | None:
+        """Send one row; None when it was not ours to send (another sender claimed it, or we were cancelled)."""
+        rows, sender = self.rows, self.sender
+        if row.account_id is None:
+            return rows.fail_unclaimed(row.id, "The account is no longer in the workspace.")
+        if has_access is not True:
+            reason = "unpredictable access" if has_access is None else "no access"
+            return rows.fail_unclaimed(row.id, f"Not sent: the account has {reason} on the latest snapshot.")
+        if self.message.channel is Channel.EMAIL:
+            contact = next((c for c in people if c["email"] == row.recipient), None)
+        else:
+            contact = people[0] if people else None
+        try:
+            rendered = self.compiled.render(recipient_variables(
+                self.shared, account_id=row.account_key, account_name=row.name, attributes=row.attributes or {},
+                contact=contact))
+        except TemplateRefused as refused:
+            return rows.fail_unclaimed(row.id, f"The template failed for this recipient: {refused}")
+        if sender.paced:
+            rows.flush()  # a rate-limited sender may wait a while: the last outcome should not wait with it
+        try:
+            if not sender.ready():
+                return None
+        except SenderUnavailable as err:
+            return Attempt(Outcome.NOT_SENT, str(err), stop=True)
+        if not rows.claim(row.id):
+            return None
+        attempt = sender.send(Envelope(row.recipient, rendered, row.provider_message_id, row.account_key,
+                                       row.name, self.about))
+        rows.settle(row.id, attempt)
+        return attempt
 
 
 class _RowWriter:
-    """A send's per-row writes: prepared once, run on one connection, each committed at once."""
+    """A send's per-row writes, prepared once and run on one connection.
+
+    A claim is committed before anything leaves. A row's outcome is written with the next row's claim, in
+    the same commit (one commit per message instead of two), or by ``flush``; so a crash can at most leave
+    the row last handed over without its outcome, and that row is *sending*, hence uncertain on restart.
+    """
 
     _state = bindparam("state", type_=_D.c.state.type)
     CLAIM = (update(_D).where(_D.c.id == bindparam("row"), _D.c.state == DeliveryState.PENDING)
@@ -306,73 +365,38 @@ class _RowWriter:
 
     def __init__(self, connection: Any) -> None:
         self.connection = connection
+        self._outcomes: list[tuple[Any, dict[str, Any]]] = []
 
     def claim(self, row: int) -> bool:
-        """Take a pending row for sending; durable before anything leaves, so a crash from here means uncertain."""
+        """Take a pending row for sending (and write the outcomes waiting), committed before anything leaves."""
+        self._write_outcomes()
         claimed = self.connection.execute(self.CLAIM, {"row": row}).rowcount
         self.connection.commit()
         return bool(claimed)
 
     def settle(self, row: int, attempt: Attempt) -> None:
         if attempt.outcome is Outcome.SENT:
-            params = {"row": row, "state": DeliveryState.SENT, "error": "", "at": utcnow()}
-            self.connection.execute(self.ANSWERED, params)
+            self._outcomes.append((self.ANSWERED, {"row": row, "state": DeliveryState.SENT, "error": "",
+                                                   "at": utcnow()}))
         elif attempt.outcome is Outcome.FAILED:
-            params = {"row": row, "state": DeliveryState.FAILED, "error": attempt.detail, "at": None}
-            self.connection.execute(self.ANSWERED, params)
+            self._outcomes.append((self.ANSWERED, {"row": row, "state": DeliveryState.FAILED,
+                                                   "error": attempt.detail, "at": None}))
         else:  # not sent after all (pending again), or uncertain
             state = DeliveryState.PENDING if attempt.outcome is Outcome.NOT_SENT else DeliveryState.UNCERTAIN
-            self.connection.execute(self.UNANSWERED, {"row": row, "state": state, "error": attempt.detail})
-        self.connection.commit()
+            self._outcomes.append((self.UNANSWERED, {"row": row, "state": state, "error": attempt.detail}))
 
     def fail_unclaimed(self, row: int, reason: str) -> Attempt:
-        self.connection.execute(self.NOT_TRIED, {"row": row, "error": reason})
-        self.connection.commit()
+        self._outcomes.append((self.NOT_TRIED, {"row": row, "error": reason}))
         return Attempt(Outcome.FAILED, reason)
 
+    def flush(self) -> None:
+        self._write_outcomes()
+        self.connection.commit()
 
-def _deliver(
-    rows: _RowWriter,
-    sender: Sender,
-    compiled: Any,
-    shared: dict[str, Any],
-    about: dict[str, Any],
-    row: Any,
-    has_access: bool | None,
-    contacts: dict[int, list[dict[str, str]]],
-    channel: Channel,
-) -> Attempt | None:
-    """Send one row; None when it was not ours to send (another sender claimed it, or we were cancelled).
-
-    A NOT_SENT row is pending again; it goes in a later run.
-    """
-    if row.account_id is None:
-        return rows.fail_unclaimed(row.id, "The account is no longer in the workspace.")
-    if has_access is not True:
-        reason = "unpredictable access" if has_access is None else "no access"
-        return rows.fail_unclaimed(row.id, f"Not sent: the account has {reason} on the latest snapshot.")
-    people = contacts.get(row.account_id, [])
-    if channel is Channel.EMAIL:
-        contact = next((c for c in people if c["email"] == row.recipient), None)
-    else:
-        contact = people[0] if people else None
-    try:
-        rendered = compiled.render(recipient_variables(
-            shared, account_id=row.account_key, account_name=row.name, attributes=row.attributes or {},
-            contact=contact))
-    except TemplateRefused as refused:
-        return rows.fail_unclaimed(row.id, f"The template failed for this recipient: {refused}")
-    try:
-        if not sender.ready():
-            return None
-    except SenderUnavailable as err:
-        return Attempt(Outcome.NOT_SENT, str(err), stop=True)
-    if not rows.claim(row.id):
-        return None
-    attempt = sender.send(Envelope(row.recipient, rendered, row.provider_message_id, row.account_key, row.name,
-                                   about))
-    rows.settle(row.id, attempt)
-    return attempt
+    def _write_outcomes(self) -> None:
+        for statement, params in self._outcomes:
+            self.connection.execute(statement, params)
+        self._outcomes.clear()
 
 
 def _access_now(s: Session, rollout: Any, batch: list[Any]) -> list[bool | None] | None:
@@ -509,7 +533,7 @@ def send_test(
                               + "; ".join(str(p) for p in preview.problems))
         rendered = Rendered(subject=f"[Test] {preview.subject}", plain=preview.plain or preview.slack,
                             html=preview.html)
-        envelope = Envelope(to, rendered, new_delivery_key(connection), preview.account_id, preview.account_name,
+        envelope = Envelope(to, rendered, delivery_keys(connection)(), preview.account_id, preview.account_name,
                             {"message": message.name})
         name = message.name
         s.expunge(connection)

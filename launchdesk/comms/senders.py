@@ -86,6 +86,11 @@ class Sender:
         self._interval = 1.0 / rate_per_second if rate_per_second and rate_per_second > 0 else 0.0
         self._last_start = float("-inf")
 
+    @property
+    def paced(self) -> bool:
+        """True when a rate limit may make ``ready`` wait."""
+        return self._interval > 0
+
     def ready(self) -> bool:
         """Wait for the rate limit and make sure a connection is open; False if cancelled meanwhile.
 
@@ -128,14 +133,14 @@ def open_sender(connection: Connection, *, cancelled: Cancelled | None = None) -
     raise SenderUnavailable(f"Connection {connection.name!r} is a {connection.kind} connection, not a sender.")
 
 
-def new_delivery_key(connection: Connection) -> str:
-    """A delivery's key, made once and stored before the first attempt: an e-mail's Message-ID in the sender's
-    domain, a post's Idempotency-Key. A resend after an uncertain attempt reuses it, so the receiving side can
-    tell it is the same message."""
+def delivery_keys(connection: Connection) -> Callable[[], str]:
+    """A maker of delivery keys, each made once and stored before the first attempt: an e-mail's Message-ID in
+    the sender's domain, a post's Idempotency-Key. A resend after an uncertain attempt reuses the row's key,
+    so the receiving side can tell it is the same message."""
     if connection.kind is ConnectionKind.SMTP:
         domain = email.utils.parseaddr(str((connection.options or {}).get("from") or ""))[1].rpartition("@")[2]
-        return f"<{uuid.uuid4().hex}@{domain or 'launchdesk.invalid'}>"
-    return uuid.uuid4().hex
+        return lambda: f"<{uuid.uuid4().hex}@{domain or 'launchdesk.invalid'}>"
+    return lambda: uuid.uuid4().hex
 
 
 def check_header(name: str, value: str) -> str:
