@@ -233,8 +233,11 @@ class _Painter:
             month_starts = day.day == 1
             week_starts = day.weekday() == 0
             self.p.setPen(self.pen(GRID_MAJOR if month_starts else GRID, 0.6 if month_starts else 0.3))
-            if month_starts or ppd >= 12 or week_starts:
-                self.line(x, mid if not month_starts else top, x, self.rows_bottom)
+            if month_starts:  # across the month row and the rows, not through a week's date label
+                self.line(x, top, x, mid)
+                self.line(x, chart.rows_top, x, self.rows_bottom)
+            if ppd >= 12 or week_starts:
+                self.line(x, mid, x, self.rows_bottom)
             if month_starts or index == 0:
                 label = f"{_MONTHS[day.month - 1]} {day.year}"
                 self.text(x + 2, top, max(self.text_width(bold, label) + 4, 10), AXIS_HEIGHT / 2, label, bold, TEXT)
@@ -259,16 +262,19 @@ class _Painter:
         name_font, small = self.font(NAME_SIZE, bold=True), self.font(SMALL_SIZE)
         width = LABEL_WIDTH - 8
         lines = self.wrapped(name_font, phase.name, width, 2)
-        details = _details(phase)
         dates = f"{_short_day(phase.start, chart.zone)} – {_short_day(phase.end, chart.zone)}"
-        block = len(lines) * 10 + 9 + (9 if phase.start_warning else 0)
-        y = top + (self.row - block) / 2
+        # A name on two lines usually names its cohort already: the cohort gives way to the dates.
+        notes = [_details(phase), dates] if len(lines) == 1 else [f"{_bar_label(phase)} · {dates}"]
+        if phase.start_warning:
+            notes[-1] = f"{notes[-1]} · ⚠ {phase.start_warning}"
+        y = top + (self.row - len(lines) * 10 - len(notes) * 9) / 2
         for line in lines:
             self.text(left, y, width, 10, line, name_font, TEXT)
             y += 10
-        self.text(left, y, width, 9, self.elided(small, f"{details} · {dates}", width), small, MUTED)
-        if phase.start_warning:
-            self.text(left, y + 9, width, 9, self.elided(small, f"⚠ {phase.start_warning}", width), small, WARNING)
+        for n, note in enumerate(notes):
+            warn = phase.start_warning is not None and n == len(notes) - 1
+            self.text(left, y, width, 9, self.elided(small, note, width), small, WARNING if warn else MUTED)
+            y += 9
         self.p.setPen(self.pen(GRID, 0.3))
         self.line(chart.area.left(), top + self.row, self.right, top + self.row)
         self.bar(phase, top)

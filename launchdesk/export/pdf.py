@@ -186,6 +186,8 @@ class _Layout:
         self.font = QFont(FONT_FAMILY if FONT_FAMILY in QFontDatabase.families()
                           else QFontDatabase.systemFont(QFontDatabase.SystemFont.GeneralFont).family())
         self.font.setPointSizeF(BODY_SIZE)
+        # Without ligatures "workflow" stays six letters in the PDF's text, so search and copy find it.
+        self.font.setFeature(QFont.Tag("liga"), 0)
         self.css = stylesheet()
         self.chart: TimelineChart | None = None
         self.generated = when_text(plan.generated_at, plan.hours.zone)

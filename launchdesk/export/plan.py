@@ -18,6 +18,7 @@ from urllib.parse import urlsplit, urlunsplit
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from launchdesk.export import PAGE_SIZES, SECTIONS
 from launchdesk.models import (
     Account,
     Cohort,
@@ -41,7 +42,6 @@ from launchdesk.planning.checklists import ROLE_LABELS, describe_offset, load_it
 from launchdesk.planning.gates import format_duration, format_value
 from launchdesk.planning.readiness import READINESS_QUESTIONS
 
-SECTIONS = ("cover", "readiness", "cohorts", "timeline", "gates", "decisions", "checklists", "comms")
 SECTION_TITLES = {
     "cover": "Cover",
     "readiness": "Readiness",
@@ -52,7 +52,6 @@ SECTION_TITLES = {
     "checklists": "Checklists",
     "comms": "Comms plan",
 }
-PAGE_SIZES = ("A4", "Letter")
 EXAMPLE_ACCOUNTS = 5  # account names shown per cohort, so support and CS can picture who is in it
 
 STATUS_LABELS = {
@@ -434,7 +433,7 @@ def _cohorts(session: Session, cohorts: list[Cohort], cancelled: Callable[[], bo
                     if len(examples[cohort.id]) < EXAMPLE_ACCOUNTS:
                         examples[cohort.id].append(account.id)
     wanted = {i for ids in examples.values() for i in ids}
-    names = dict(session.execute(select(Account.id, Account.name).where(Account.id.in_(wanted))).tuples().all())
+    names = {row.id: row.name for row in session.execute(select(Account.id, Account.name).where(Account.id.in_(wanted)))}
     return [
         CohortInfo(
             name=c.name, description=c.description, rule=rule_in_words(c.rule), target_percentage=c.target_percentage,
