@@ -136,12 +136,17 @@ def test_the_live_preview_shows_new_dates_and_what_else_moves(timeline, demo_wor
     preview = timeline.scene.preview
     assert preview.isVisible() and not preview.refused
     assert "pushes 3 later phases by 3 days" in preview.text
-    moved = timeline.scene.bars[phase3.id]
-    assert moved.pos().x() == pytest.approx(timeline.scene.scale.x(shift(phase3.planned_start, 3, Unit.DAY, BERLIN)))
+    dragged = timeline.scene.bars[phase2.id]
+    assert dragged.pos().x() == pytest.approx(timeline.scene.scale.x(shift(phase2.planned_start, 3, Unit.DAY, BERLIN)))
+    # Each phase pushed along is outlined where it would go.
+    outlines = timeline.scene.preview_outlines
+    assert len(outlines) == 3 and phase3.id in outlines
+    assert outlines[phase3.id].rect().x() == pytest.approx(
+        timeline.scene.scale.x(shift(phase3.planned_start, 3, Unit.DAY, BERLIN)))
     QTest.keyPress(timeline.view, Qt.Key.Key_Escape)  # cancel: everything goes back, nothing is saved
     QTest.mouseRelease(viewport, LEFT, NO_MODIFIER, start)
-    assert not preview.isVisible()
-    assert moved.pos().x() == pytest.approx(timeline.scene.scale.x(phase3.planned_start))
+    assert not preview.isVisible() and not outlines
+    assert dragged.pos().x() == pytest.approx(timeline.scene.scale.x(phase2.planned_start))
     assert dates(phases_of(demo_workspace, "Smart Scheduling")) == dates(before)
 
 

@@ -91,6 +91,9 @@ GRID = QColor("#e2e6eb")
 GRID_MAJOR = QColor("#c5ccd5")
 ROW_LINE = QColor("#edf0f3")
 TODAY = QColor("#d93025")
+GHOST_PEN = QPen(QColor("#8a94a3"), 0)
+MESSAGE_LANE_SPACE = 16.0  # room above a bar for its message markers, which the preview label must not hide
+GHOST_FILL = QColor(90, 100, 120, 28)
 
 
 class TimelineScene(QGraphicsScene):
@@ -115,6 +118,7 @@ class TimelineScene(QGraphicsScene):
         self._rows_bottom = TOP_MARGIN
         self.preview = PreviewLabel(self.font)
         self._ghosts: list[QGraphicsRectItem] = []
+        self.preview_outlines: dict[int, QGraphicsRectItem] = {}  # pushed phase id → where the drag would put it
 
     # --- layout ------------------------------------------------------------------------------------------
     def set_plans(self, plans: Sequence[TimelinePlan], zoom: Zoom | None = None) -> None:
@@ -130,6 +134,7 @@ class TimelineScene(QGraphicsScene):
             if ghost.scene() is self:
                 self.removeItem(ghost)
         self._ghosts.clear()
+        self.preview_outlines.clear()
         self.clear()
         self.bars.clear()
         self.warnings.clear()
@@ -195,42 +200,57 @@ class TimelineScene(QGraphicsScene):
 
     # --- preview -------------------------------------------------------------------------------------------
     def show_preview(self, gesture_bar: PhaseBar, outcome: Reschedule | ScheduleRefused) -> None:
-        """Draw a gesture's outcome: every phase that would move at its new place, a ghost where it was, the new
-        dates or the refusal beside the dragged bar, and warning badges for starts outside business hours."""
-        phases = self.planned(gesture_bar.phase.id)
-        targets = {p.id: p for p in (outcome.after if isinstance(outcome, Reschedule) else phases)}
-        warnings = start_warnings(outcome, self.hours) if isinstance(outcome, Reschedule) else {}
-        ghost_index = 0
-        for original in phases:
-            bar = self.bars[original.id]
-            target = targets[original.id]
-            if bar is not gesture_bar or isinstance(outcome, Reschedule):
-                self._place(bar, target)
-            bar.set_refused(bar is gesture_bar and isinstance(outcome, ScheduleRefused))
-            moved = target != original or (bar is gesture_bar and isinstance(outcome, ScheduleRefused))
-            if moved:
-                self._ghost(ghost_index, original, bar.row_y)
-                ghost_index += 1
-            stored = self.warnings.get(original.id)
-            bar.set_warning(warnings.get(original.id) if target.start != original.start else stored)
-        for ghost in self._ghosts[ghost_index:]:
-            ghost.setVisible(False)
+        """Draw a gesture's outcome: the dragged bar at its new place with a ghost where it was, an outline where
+        each pushed phase would go (the real bars stay put, which keeps a drag cheap however many phases follow),
+        the new dates or the refusal beside the dragged bar, and warnings for starts outside business hours."""
+        phase = next(p for p in self.planned(gesture_bar.phase.id) if p.id == gesture_bar.phase.id)
+        self.preview_outlines.clear()
         if isinstance(outcome, Reschedule):
-            text = outcome.describe(self.hours.zone)
-            text += "".join(f"\n⚠ {self.bars[i].phase.name} {w}" for i, w in warnings.items())
+            warnings = start_warnings(outcome, self.hours)
+            self._place(gesture_bar, outcome.phase)
+            gesture_bar.set_refused(False)
+            moved = outcome.phase.start != phase.start
+            gesture_bar.set_warning(warnings.get(phase.id) if moved else self.warnings.get(phase.id))
+            self._ghost(0, phase, gesture_bar.row_y, was=True)
+            for n, pushed in enumerate(outcome.pushed, start=1):
+                self._ghost(n, pushed, self.bars[pushed.id].row_y, was=False)
+                self.preview_outlines[pushed.id] = self._ghosts[n]
+            shown = len(outcome.pushed) + 1
+            text = outcome.describe(self.hours.zone).replace("; ", "\n")
+            listed = list(warnings.items())
+            text += "".join(f"\n⚠ {self.bars[i].phase.name} {w}" for i, w in listed[:2])
+            if len(listed) > 2:
+                text += f"\n⚠ and {len(listed) - 2} more phases start outside business hours"
         else:
+            gesture_bar.set_refused(True)
+            self._ghost(0, phase, gesture_bar.row_y, was=True)
+            shown = 1
             text = f"Not allowed: {outcome}"
-        self.preview.show_text(text, isinstance(outcome, ScheduleRefused), gesture_bar.pos())
+        for ghost in self._ghosts[shown:]:
+            ghost.setVisible(False)
+        self.preview.show_text(text, isinstance(outcome, ScheduleRefused))
+        self._place_preview(gesture_bar)
+
+    def _place_preview(self, bar: PhaseBar) -> None:
+        """Above the dragged bar, or below its row when there is no room above; always inside the view."""
+        size = self.preview.boundingRect()
+        view = self.views()[0] if self.views() else None
+        visible = view.mapToScene(view.viewport().rect()).boundingRect() if view else self.sceneRect()
+        x = min(max(bar.pos().x(), visible.left() + 4), visible.right() - size.width() - 4)
+        y = bar.pos().y() - MESSAGE_LANE_SPACE - size.height()
+        if y < visible.top() + 2:
+            y = bar.row_y + ROW_HEIGHT + 2
+        self.preview.setPos(x, y)
 
     def clear_preview(self, gesture_bar: PhaseBar) -> None:
-        """Put the bars of the gesture's rollout back where the stored plan has them."""
-        for phase in self.planned(gesture_bar.phase.id):
-            bar = self.bars[phase.id]
-            self._place(bar, phase)
-            bar.set_refused(False)
-            bar.set_warning(self.warnings.get(phase.id))
+        """Put the dragged bar back where the stored plan has it and take the preview away."""
+        phase = next(p for p in self.planned(gesture_bar.phase.id) if p.id == gesture_bar.phase.id)
+        self._place(gesture_bar, phase)
+        gesture_bar.set_refused(False)
+        gesture_bar.set_warning(self.warnings.get(phase.id))
         for ghost in self._ghosts:
             ghost.setVisible(False)
+        self.preview_outlines.clear()
         self.preview.setVisible(False)
 
     def _place(self, bar: PhaseBar, phase: PlannedPhase) -> None:
@@ -238,16 +258,23 @@ class TimelineScene(QGraphicsScene):
         if bar.pos().x() != x or bar.width != width:
             bar.set_span(x, width)
 
-    def _ghost(self, index: int, phase: PlannedPhase, row_y: float) -> None:
+    def _ghost(self, index: int, phase: PlannedPhase, row_y: float, *, was: bool) -> None:
+        """Show ghost ``index``: grey where the dragged phase was, or a status-coloured outline where a pushed
+        phase would go. Plain outlines: a dashed, antialiased one costs more to draw than the bars."""
         if index == len(self._ghosts):
             ghost = QGraphicsRectItem()
-            # A plain outline and a faint fill: a dashed, antialiased outline costs more to draw than the bars.
-            ghost.setPen(QPen(QColor("#9aa3b0"), 0))
-            ghost.setBrush(QColor(90, 100, 120, 28))
             ghost.setZValue(0.5)
             self.addItem(ghost)
             self._ghosts.append(ghost)
         ghost = self._ghosts[index]
+        if was:
+            ghost.setPen(GHOST_PEN)
+            ghost.setBrush(GHOST_FILL)
+        else:
+            color = QColor(STATUS_COLORS[self.bars[phase.id].phase.status])
+            ghost.setPen(QPen(color, 2))
+            color.setAlpha(60)
+            ghost.setBrush(color)
         ghost.setRect(QRectF(self.scale.x(phase.start), row_y + BAR_TOP,
                              self.scale.width(phase.end - phase.start), BAR_HEIGHT))
         ghost.setVisible(True)
@@ -406,6 +433,9 @@ class TimelineView(QGraphicsView):
         self.setAlignment(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignTop)
         self.setCacheMode(QGraphicsView.CacheModeFlag.CacheBackground)
         self.setViewportUpdateMode(QGraphicsView.ViewportUpdateMode.MinimalViewportUpdate)
+        # Every item sets the painter state it needs, so the view need not save and restore it around each one.
+        self.setOptimizationFlags(QGraphicsView.OptimizationFlag.DontSavePainterState
+                                  | QGraphicsView.OptimizationFlag.DontAdjustForAntialiasing)
         self.setRenderHint(QPainter.RenderHint.Antialiasing)
         self.setRenderHint(QPainter.RenderHint.TextAntialiasing)
         self.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOn)

@@ -108,6 +108,7 @@ class PhaseBar(QGraphicsItem):
         self._border = QPen(color.darker(130), 1.0)
         self._text_inside = QColor("#1d1d1d") if preparation else QColor("#ffffff")
         self._text_outside = QColor("#1d1d1d")
+        self._update_bounds()
         self.setFlags(QGraphicsItem.GraphicsItemFlag.ItemIsSelectable
                       | QGraphicsItem.GraphicsItemFlag.ItemIsFocusable
                       | QGraphicsItem.GraphicsItemFlag.ItemSendsGeometryChanges)
@@ -124,9 +125,12 @@ class PhaseBar(QGraphicsItem):
         return self._label_width + 2 * LABEL_PAD <= self.width
 
     def boundingRect(self) -> QRectF:
+        return self._bounds  # Qt asks many times per mouse move; computed when the geometry changes
+
+    def _update_bounds(self) -> None:
         extra = 0.0 if self.label_inside else LABEL_PAD + self._label_width + 2
         gate = 0.0 if self.gate_outcome is None else 14.0
-        return QRectF(-2, -2, self.width + extra + gate + 4, BAR_HEIGHT + 4)
+        self._bounds = QRectF(-2, -2, self.width + extra + gate + 4, BAR_HEIGHT + 4)
 
     def shape(self) -> QPainterPath:  # only the bar itself takes clicks, not the label beside it
         path = QPainterPath()
@@ -139,6 +143,7 @@ class PhaseBar(QGraphicsItem):
         if width != self.width:
             self.prepareGeometryChange()
             self.width = width
+            self._update_bounds()
         snap, self.snap = self.snap, None  # an exact position from the rules needs no snapping
         self.setPos(x, self.row_y + BAR_TOP)
         self.snap = snap
@@ -173,6 +178,7 @@ class PhaseBar(QGraphicsItem):
     def set_gate_outcome(self, outcome: GateOutcome | None) -> None:
         self.prepareGeometryChange()
         self.gate_outcome = outcome
+        self._update_bounds()
 
     # --- painting --------------------------------------------------------------------------------------------
     def paint(self, painter: QPainter, option: QStyleOptionGraphicsItem, widget: QWidget | None = None) -> None:
@@ -215,8 +221,10 @@ class WarningBadge(QGraphicsItem):
         self.setZValue(2)
         self.setCacheMode(QGraphicsItem.CacheMode.DeviceCoordinateCache)
 
+    BOUNDS = QRectF(0, 0, SIZE, SIZE)
+
     def boundingRect(self) -> QRectF:
-        return QRectF(0, 0, self.SIZE, self.SIZE)
+        return self.BOUNDS
 
     def paint(self, painter: QPainter, option: QStyleOptionGraphicsItem, widget: QWidget | None = None) -> None:
         s = self.SIZE
@@ -247,9 +255,10 @@ class Marker(QGraphicsItem):
     def ids(self) -> list[int]:
         raise NotImplementedError
 
+    BOUNDS = QRectF(-MARKER_SIZE / 2 - 3, -MARKER_SIZE / 2 - 3, MARKER_SIZE + 6, MARKER_SIZE + 6)
+
     def boundingRect(self) -> QRectF:
-        r = MARKER_SIZE / 2 + 3
-        return QRectF(-r, -r, 2 * r, 2 * r)
+        return self.BOUNDS
 
     def hoverEnterEvent(self, event: Any) -> None:
         self.hovered = True
@@ -349,14 +358,13 @@ class PreviewLabel(QGraphicsItem):
         self.setZValue(10)
         self.setVisible(False)
 
-    def show_text(self, text: str, refused: bool, anchor: QPointF) -> None:
+    def show_text(self, text: str, refused: bool) -> None:
         if text != self.text or refused != self.refused:
             self.prepareGeometryChange()
             self.text, self.refused = text, refused
             self._lines = text.split("\n")
             width = max(self.metrics.horizontalAdvance(line) for line in self._lines)
             self._size = QRectF(0, 0, math.ceil(width) + 16, len(self._lines) * self.metrics.lineSpacing() + 8)
-        self.setPos(anchor.x(), anchor.y() - self._size.height() - 4)
         self.setVisible(True)
 
     def boundingRect(self) -> QRectF:
