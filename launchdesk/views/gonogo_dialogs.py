@@ -26,9 +26,9 @@ from PySide6.QtWidgets import (
 from launchdesk.models import DecisionKind, Role
 from launchdesk.planning.gates import GateResult, format_duration
 from launchdesk.views.pages import DECISION_LABELS, ROLE_LABELS
+from launchdesk.views.sync_actions import PROBLEM_STYLE
 
 ERROR_STYLE = "color: #b3261e;"
-WARNING_STYLE = "background: #fff4ce; color: #5c4400; border: 1px solid #e0c060; border-radius: 4px; padding: 6px;"
 WHAT_IT_DOES = {
     DecisionKind.GO: "A go approves the phase. It goes live only when the flag platform confirms its percentage.",
     DecisionKind.NO_GO: "A no-go holds the phase; it also withdraws an earlier go that has not gone live.",
@@ -111,7 +111,7 @@ class DecisionDialog(QDialog):
         self.blocker_note = QLabel()
         self.blocker_note.setObjectName("blockers")
         self.blocker_note.setWordWrap(True)
-        self.blocker_note.setStyleSheet(WARNING_STYLE)
+        self.blocker_note.setStyleSheet(PROBLEM_STYLE)
         if self.blockers:
             listed = "".join(f"<li><b>{html.escape(r.name)}</b>: {r.outcome.value} — {html.escape(r.reason)}</li>"
                              for r in self.blockers)

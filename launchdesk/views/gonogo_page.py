@@ -54,6 +54,7 @@ from launchdesk.planning.business_hours import BusinessHoursError, phase_start_w
 from launchdesk.planning.decisions import (
     DECISION_EVENTS,
     DecisionRefused,
+    OverrideRequired,
     TransitionRefused,
     next_phase,
     next_status,
@@ -75,7 +76,6 @@ PREPARATION_OFFSETS = (-2880, -1440)  # the "48 h before" and "24 h before" chec
 KILL_SWITCH_TIMEOUT_S = 60.0
 STALE_COLOR = "#8a6d00"
 OVERRIDE_COLOR = "#b3261e"
-WARNING_STYLE = "background: #fff4ce; color: #5c4400; border: 1px solid #e0c060; border-radius: 4px; padding: 4px 8px;"
 OUTCOME_WORDS = {GateOutcome.PASS: "Pass", GateOutcome.FAIL: "Fail", GateOutcome.INCONCLUSIVE: "Inconclusive"}
 READINESS_QUESTIONS = (
     ("readiness_can_flag", "Can it be flagged?"),
@@ -517,10 +517,10 @@ class GoNoGoPage(RolloutPage):
 
     def _show_heading(self, state: PanelState | None) -> None:
         self.hours.setStyleSheet("")
+        self.hours.hide()
         if state is None:
             self.heading.setText("No rollout selected")
             self.phase_line.setText("")
-            self.hours.setText("")
             return
         phase, running = state.next_phase, state.running_phase
         live = ""
@@ -530,7 +530,6 @@ class GoNoGoPage(RolloutPage):
         if phase is None:
             self.heading.setText(f"{state.rollout_name}: no phase left to decide")
             self.phase_line.setText(live + "Every rollout phase is live or complete.")
-            self.hours.setText("")
             return
         self.heading.setText(f"Next phase: {phase.name}")
         target = f" for {phase.target_percentage:g}% of accounts" if phase.target_percentage is not None else ""
@@ -539,9 +538,10 @@ class GoNoGoPage(RolloutPage):
         if state.hours_warning:
             self.hours.setText(f"⚠ Outside business hours: {phase.name} {state.hours_warning}. "
                                f"The team works {state.hours_text}.")
-            self.hours.setStyleSheet(WARNING_STYLE)
+            self.hours.setStyleSheet(PROBLEM_STYLE)
         else:
             self.hours.setText(f"Starts inside business hours ({state.hours_text}).")
+        self.hours.show()
 
     def _show_gates(self, state: PanelState | None) -> None:
         rows = state.gates if state else []
@@ -570,9 +570,14 @@ class GoNoGoPage(RolloutPage):
         # The table is as tall as its gates: the decision log below gets the rest.
         height = header.height() + self.gates_view.verticalHeader().length() + 2 * self.gates_view.frameWidth()
         self.gates_view.setFixedHeight(max(height, header.height() + 32))
-        if state is None or not state.gates:
-            self.blockers.setText("This rollout has no gates." if state else "")
-            self.blockers.setStyleSheet("")
+        self.blockers.setStyleSheet("")
+        if state is None or state.next_phase is None:
+            self.blockers.setText("")  # nothing is up for a go, so nothing blocks one
+            self.blockers.hide()
+            return
+        self.blockers.show()
+        if not state.gates:
+            self.blockers.setText("This rollout has no gates: a go rests on the people's judgement alone.")
             return
         blockers = state.blockers
         if blockers:
@@ -736,6 +741,10 @@ class GoNoGoPage(RolloutPage):
                     why=request.why, results=results, override_reason=request.override_reason or None,
                 )
                 decision_id, overridden, phase_name = decision.id, decision.overridden, phase.name
+        except OverrideRequired as exc:
+            # A gate stopped passing (a value went stale) after the dialog opened, which offered no override.
+            self.invalidate()
+            return f"{exc} The panel now shows the gates as they are: cancel, then record the go again."
         except DecisionRefused as exc:
             return str(exc)
         label = DECISION_LABELS[request.kind]
