@@ -301,15 +301,10 @@ def show_journal(args: argparse.Namespace) -> int:
             query = query.limit(None)
         entries = list(reversed(session.scalars(query).all()))
     if args.csv:
-        import csv
+        from launchdesk.journal import write_csv
 
         with open(args.csv, "w", newline="", encoding="utf-8") as out:
-            writer = csv.writer(out)
-            writer.writerow(["at", "actor", "kind", "rollout", "summary", "details"])
-            for entry in entries:
-                writer.writerow([entry.at.isoformat(), entry.actor, entry.kind,
-                                 names.get(entry.rollout_id, "") if entry.rollout_id else "", entry.summary,
-                                 json.dumps(entry.details, sort_keys=True)])
+            write_csv(out, entries, names)
         print(f"{len(entries)} journal entries -> {args.csv}")
         return 0
     for entry in entries:

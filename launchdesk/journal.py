@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import getpass
 import os
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from sqlalchemy.orm import Session
@@ -43,3 +44,26 @@ def record(
     )
     session.add(entry)
     return entry
+
+
+CSV_COLUMNS = ("at", "actor", "kind", "rollout", "summary", "details")
+
+
+def write_csv(out: Any, entries: Iterable[Any], rollout_names: Mapping[int, str],
+              cancelled: Callable[[], bool] | None = None) -> int:
+    """Write journal entries (rows or JournalEntry objects with at, actor, kind, rollout_id, summary, details) as
+    CSV to an open text file; the one format the window and ``launchdesk-cli journal --csv`` share."""
+    import csv
+    import json
+
+    writer = csv.writer(out)
+    writer.writerow(CSV_COLUMNS)
+    count = 0
+    for entry in entries:
+        if cancelled and cancelled():
+            break
+        writer.writerow([entry.at.isoformat(), entry.actor, entry.kind,
+                         rollout_names.get(entry.rollout_id, "") if entry.rollout_id else "", entry.summary,
+                         json.dumps(entry.details or {}, sort_keys=True)])
+        count += 1
+    return count

@@ -14,7 +14,8 @@ from sqlalchemy import func, select
 
 from launchdesk.models import JournalEntry, Rollout
 from launchdesk.views.document import WorkspaceDocument
-from launchdesk.views.journal_page import CSV_COLUMNS, FAMILY, JournalPage, kind_choices
+from launchdesk.journal import CSV_COLUMNS
+from launchdesk.views.journal_page import FAMILY, JournalPage, kind_choices
 
 pytestmark = pytest.mark.gui
 

@@ -3,7 +3,6 @@ fetched page by page, and exported as CSV (the same columns as ``launchdesk-cli 
 
 from __future__ import annotations
 
-import csv
 import dataclasses
 import datetime as dt
 import json
@@ -24,6 +23,7 @@ from PySide6.QtWidgets import (
 )
 from sqlalchemy import Select, and_, or_, select
 
+from launchdesk import journal
 from launchdesk.models import JournalEntry, Rollout
 from launchdesk.views.document import WorkspaceDocument
 from launchdesk.views.item_models import Column, Page, PagedTableModel, local_text
@@ -32,7 +32,6 @@ from launchdesk.views.tasks import TaskHandle, run_task
 from launchdesk.views.widgets import fit_columns, table_view
 from launchdesk.workspace import Workspace
 
-CSV_COLUMNS = ("at", "actor", "kind", "rollout", "summary", "details")
 FAMILY = "family:"  # a kind filter that takes a whole family: "decision" is decision.go, decision.no_go...
 TEXT_DELAY_MS = 300  # the search waits for a pause in typing, not for every key
 
@@ -82,19 +81,10 @@ def fetch_entries(workspace: Workspace, where: JournalFilter, cursor: Any, limit
 
 def export_csv(_progress: Any, cancelled: Any, workspace: Workspace, where: JournalFilter, path: Path) -> int:
     """Write every entry the filter lets through, oldest first, to ``path``; returns how many."""
-    count = 0
     with workspace.session() as session, open(path, "w", newline="", encoding="utf-8") as out:
         names = dict(session.execute(select(Rollout.id, Rollout.name)).all())
-        writer = csv.writer(out)
-        writer.writerow(CSV_COLUMNS)
         rows = session.execute(where.apply(select(*ENTRY_COLUMNS)).order_by(JournalEntry.at, JournalEntry.id))
-        for row in rows:
-            if cancelled():
-                break
-            writer.writerow([row.at.isoformat(), row.actor, row.kind, names.get(row.rollout_id, ""), row.summary,
-                             json.dumps(row.details or {}, sort_keys=True)])
-            count += 1
-    return count
+        return journal.write_csv(out, rows, names, cancelled)
 
 
 def kind_choices(kinds: list[str]) -> list[tuple[str, str]]:
