@@ -40,7 +40,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from launchdesk.models import utcnow
+from launchdesk.models import Channel, utcnow
 from launchdesk.planning.business_hours import BusinessHours
 from launchdesk.planning.schedule import (
     Edge,
@@ -60,6 +60,11 @@ from launchdesk.views.timeline_commands import ReschedulePhases
 from launchdesk.views.timeline_items import (
     BAR_HEIGHT,
     BAR_TOP,
+    CHANNEL_COLORS,
+    CHANNEL_NAMES,
+    ROLE_COLORS,
+    ROLE_NAMES,
+    WARNING_COLOR,
     ROW_HEIGHT,
     STATUS_COLORS,
     STATUS_NAMES,
@@ -92,6 +97,7 @@ GRID_MAJOR = QColor("#c5ccd5")
 ROW_LINE = QColor("#edf0f3")
 TODAY = QColor("#d93025")
 GHOST_PEN = QPen(QColor("#8a94a3"), 0)
+CHECKLIST_MIN_PX_PER_DAY = 24.0
 MESSAGE_LANE_SPACE = 16.0  # room above a bar for its message markers, which the preview label must not hide
 GHOST_FILL = QColor(90, 100, 120, 28)
 
@@ -185,7 +191,9 @@ class TimelineScene(QGraphicsScene):
             by_offset.setdefault(item.offset_minutes, []).append(item)
         for offset, items in by_offset.items():
             due = phase.start + dt.timedelta(minutes=offset)
-            ChecklistMarker(bar, offset * px_per_minute, items, when_text(due, zone))
+            marker = ChecklistMarker(bar, offset * px_per_minute, items, when_text(due, zone))
+            # Weeks and months squeeze a phase's due dates into one blot; they show from the days zooms on.
+            marker.setVisible(self.zoom.px_per_day >= CHECKLIST_MIN_PX_PER_DAY)
         for message in phase.messages:
             send = phase.start + dt.timedelta(minutes=message.offset_minutes)
             MessageMarker(bar, message.offset_minutes * px_per_minute, message, when_text(send, zone))
@@ -706,9 +714,8 @@ class TimelineWidget(QWidget):
             self.scene.clock())))
         toolbar.addWidget(self._button("Selected phase", "Scroll to the selected phase", self.view.scroll_to_selected))
         toolbar.addSpacing(12)
-        toolbar.addWidget(self.zone_label)
         toolbar.addStretch(1)
-        toolbar.addWidget(legend())
+        toolbar.addWidget(self.zone_label)
 
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
@@ -720,6 +727,7 @@ class TimelineWidget(QWidget):
         axis_and_view.addWidget(self.axis)
         axis_and_view.addWidget(self.view, 1)
         layout.addLayout(axis_and_view, 1)
+        layout.addWidget(legend())
 
         self.view.reschedule_requested.connect(self.commit)
         self.view.refused.connect(lambda reason: self.show_message(f"Not moved: {reason}", error=True))
@@ -794,9 +802,18 @@ class TimelineWidget(QWidget):
 
 
 def legend() -> QLabel:
-    """The status colours, as small coloured squares with their names."""
-    parts = [f"<span style='color:{STATUS_COLORS[s]}'>■</span>&nbsp;{name}" for s, name in STATUS_NAMES.items()]
-    label = QLabel("&nbsp;&nbsp;".join(parts))
+    """What the colours and shapes mean: phase status, checklist roles, message channels."""
+
+    def swatch(color: str, symbol: str, name: str) -> str:
+        return f"<span style='color:{color}'>{symbol}</span>&nbsp;{name}"
+
+    statuses = " ".join(swatch(STATUS_COLORS[s], "■", n) for s, n in STATUS_NAMES.items())
+    roles = " ".join(swatch(ROLE_COLORS[r], "●", n) for r, n in ROLE_NAMES.items())
+    channels = " ".join(swatch(CHANNEL_COLORS[c], symbol, CHANNEL_NAMES[c])
+                        for c, symbol in ((Channel.EMAIL, "✉"), (Channel.SLACK, "◆"), (Channel.WEBHOOK, "▲")))
+    label = QLabel(f"Phases: {statuses} &nbsp;·&nbsp; Checklist due (below a bar): {roles} "
+                   f"&nbsp;·&nbsp; Messages (above): {channels} &nbsp;·&nbsp; "
+                   f"<span style='color:{WARNING_COLOR}'>▲</span>&nbsp;starts outside business hours")
+    label.setWordWrap(True)
     label.setStyleSheet("color: #3c4350;")
     return label
-

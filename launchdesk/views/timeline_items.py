@@ -26,6 +26,7 @@ CHECKLIST_LANE = 43.5  # centre of the checklist markers
 MARKER_SIZE = 11.0
 EDGE_GRIP = 6.0  # pixels at either end of a bar that resize instead of move
 LABEL_PAD = 6.0
+LABEL_REPEAT = 900.0  # pixels between repeated labels on a long bar
 
 STATUS_COLORS: dict[PhaseStatus, str] = {
     PhaseStatus.PLANNED: "#4f6fa8",
@@ -196,13 +197,20 @@ class PhaseBar(QGraphicsItem):
             painter.setBrush(Qt.BrushStyle.NoBrush)
             painter.drawRoundedRect(bar.adjusted(-1, -1, 1, 1), 5, 5)
         painter.setFont(self.font)
+        align = Qt.AlignmentFlag.AlignVCenter | Qt.AlignmentFlag.AlignLeft
         if self.label_inside:
             painter.setPen(self._text_inside)
-            text_rect = bar.adjusted(LABEL_PAD, 0, -LABEL_PAD, 0)
+            # Zoomed in to hours a bar is wider than the view: repeat the label so one is always in sight.
+            x = LABEL_PAD
+            while True:
+                painter.drawText(QRectF(x, 0, self._label_width + 2, BAR_HEIGHT), align, self._label)
+                x += LABEL_REPEAT
+                if x + self._label_width + LABEL_PAD > self.width:
+                    break
         else:
             painter.setPen(self._text_outside)
-            text_rect = QRectF(self.width + LABEL_PAD, 0, self._label_width + 2, BAR_HEIGHT)
-        painter.drawText(text_rect, Qt.AlignmentFlag.AlignVCenter | Qt.AlignmentFlag.AlignLeft, self._label)
+            painter.drawText(QRectF(self.width + LABEL_PAD, 0, self._label_width + 2, BAR_HEIGHT), align,
+                             self._label)
         if self.gate_outcome is not None:
             x = self.width + (LABEL_PAD + self._label_width + 8 if not self.label_inside else 8)
             painter.setPen(QPen(QColor("#ffffff"), 1.5))
