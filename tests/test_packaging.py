@@ -61,7 +61,12 @@ def test_icons_ship_at_every_size():
 def test_frozen_application_passes_its_self_check(tmp_path):
     """Build the one-folder application with PyInstaller and run its self-check offscreen: it opens a demo
     workspace, renders the main window and exports a PDF, all from the frozen binary."""
-    pytest.importorskip("PyInstaller", reason="pyinstaller is in the test extra; scripts/run-tests installs it")
+    try:
+        import PyInstaller  # noqa: F401
+    except ImportError:
+        if os.environ.get("CI") == "true":
+            pytest.fail("pyinstaller is not installed; it is in the test extra that scripts/run-tests installs")
+        pytest.skip("pyinstaller is not installed (scripts/run-tests installs the test extra)")
     dist, work = tmp_path / "dist", tmp_path / "build"
     build = subprocess.run(
         [sys.executable, "-m", "PyInstaller", "--noconfirm", "--log-level", "WARN", "--distpath", str(dist),
