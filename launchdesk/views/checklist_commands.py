@@ -51,6 +51,10 @@ class WriteCommand(QUndoCommand):
     def details(self) -> dict[str, Any]:
         return {"table": self.kind, "id": self.row_id}
 
+    def journal(self, session: Session, forward: bool) -> None:
+        journal.record(session, self.journal_kind, ("" if forward else "Undo: ") + self.summary,
+                       rollout=self.rollout_id, details=self.details())
+
     def redo(self) -> None:
         self._write(True)
 
@@ -63,8 +67,7 @@ class WriteCommand(QUndoCommand):
             assert workspace is not None, "edits need an open workspace"
             with workspace.transaction() as session:
                 self.apply(session, forward)
-                journal.record(session, self.journal_kind, ("" if forward else "Undo: ") + self.summary,
-                               rollout=self.rollout_id, details=self.details())
+                self.journal(session, forward)
         except Exception as exc:  # noqa: BLE001 - any failed write is reported, never half-applied
             log.warning("Edit not saved (%s): %s", self.text(), exc, exc_info=not isinstance(exc, RowGone))
             self.saved = False

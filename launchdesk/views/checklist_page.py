@@ -40,7 +40,6 @@ from PySide6.QtWidgets import (
     QMenu,
     QPlainTextEdit,
     QPushButton,
-    QToolButton,
     QTreeView,
     QVBoxLayout,
     QWidget,
@@ -399,7 +398,8 @@ class ChecklistPage(RolloutPage):
         self.items: list[DueItem] = []
         self.phases: list[PhaseChoice] = []
         self._settings: QSettings | None = None
-        self._collapsed: set[tuple[Any, ...]] = set()
+        self._user_expanded: dict[tuple[Any, ...], bool] = {}  # groups the user opened or closed by hand
+        self._expanding = False
         self.item_dialog: ChecklistItemDialog | None = None
 
         self.role_filter = QComboBox()
@@ -427,8 +427,8 @@ class ChecklistPage(RolloutPage):
         self.view.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
         self.view.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.view.doubleClicked.connect(lambda index: self._node_at(index) and self.edit_item())
-        self.view.collapsed.connect(lambda index: self._collapsed.add(self._key_at(index)))
-        self.view.expanded.connect(lambda index: self._collapsed.discard(self._key_at(index)))
+        self.view.collapsed.connect(lambda index: self._remember_expanded(index, False))
+        self.view.expanded.connect(lambda index: self._remember_expanded(index, True))
         self.view.selectionModel().currentChanged.connect(lambda _c, _p: self._update_buttons())
         header = self.view.header()
         header.setStretchLastSection(False)
@@ -446,10 +446,8 @@ class ChecklistPage(RolloutPage):
         export_menu = QMenu(self)
         export_menu.addAction(self.export_csv_action)
         export_menu.addAction(self.export_ics_action)
-        self.export_button = QToolButton()
-        self.export_button.setText("Export next 7 days")
+        self.export_button = QPushButton("Export next 7 days")
         self.export_button.setMenu(export_menu)
-        self.export_button.setPopupMode(QToolButton.ToolButtonPopupMode.InstantPopup)
 
         filters = QHBoxLayout()
         filters.addWidget(QLabel("My role:"))
@@ -550,10 +548,26 @@ class ChecklistPage(RolloutPage):
         self._summarise(items, now)
         self._update_buttons()
 
+    def _remember_expanded(self, index: QModelIndex, expanded: bool) -> None:
+        if not self._expanding:
+            self._user_expanded[self._key_at(index)] = expanded
+
     def _expand(self) -> None:
+        """Open the groups with something left to do (finished phases stay closed unless opened by hand) and
+        scroll to the first of them."""
+        self._expanding = True
+        first_open: QModelIndex | None = None
         for node in _walk(self.model.roots):
-            if node.children and node.key not in self._collapsed:
-                self.view.expand(self.proxy.mapFromSource(self.model.index_of(node.key)))
+            if not node.children:
+                continue
+            index = self.proxy.mapFromSource(self.model.index_of(node.key))
+            unfinished = any(n.item is not None and not n.item.done for n in _walk(node.children))
+            if node.parent is None and unfinished and first_open is None:
+                first_open = index
+            self.view.setExpanded(index, self._user_expanded.get(node.key, unfinished or node.parent is not None))
+        self._expanding = False
+        if first_open is not None and self.proxy.filterRegularExpression().pattern() == "":
+            self.view.scrollTo(first_open, QAbstractItemView.ScrollHint.PositionAtTop)
 
     def _summarise(self, items: list[DueItem], now: dt.datetime) -> None:
         if self.rollout_id is None:

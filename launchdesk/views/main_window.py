@@ -34,6 +34,7 @@ from launchdesk import APP_NAME, __version__, paths
 from launchdesk.models import Rollout
 from launchdesk.views.accounts_page import AccountsPage
 from launchdesk.views.checklist_page import ChecklistPage
+from launchdesk.views.cohort_editor import CohortsPage
 from launchdesk.views.calendar_page import CalendarPage
 from launchdesk.views.document import WorkspaceDocument
 from launchdesk.views.item_models import Column, RecordTableModel
@@ -41,8 +42,10 @@ from launchdesk.views.gonogo_page import GoNoGoPage
 from launchdesk.views.journal_page import JournalPage
 from launchdesk.views.pages import MessagesPage, RolloutPage
 from launchdesk.views.plan_page import PlanPage
+from launchdesk.views.settings_dialog import TeamSettingsAction
 from launchdesk.views.sync_actions import FlagActions, FlagStatusPanel
 from launchdesk.views.tasks import run_task
+from launchdesk.views.template_actions import TemplateActions
 from launchdesk.workspace import FILE_SUFFIX, Workspace, WorkspaceError, display_name, is_url
 
 log = logging.getLogger(__name__)
@@ -94,6 +97,7 @@ class MainWindow(QMainWindow):
         ("&Accounts and lookup", AccountsPage),
         ("&Journal", JournalPage),
         ("Launch ca&lendar", CalendarPage),
+        ("Co&horts", CohortsPage),
     )
 
     def __init__(self, settings: QSettings | None = None, parent: QWidget | None = None) -> None:
@@ -109,7 +113,7 @@ class MainWindow(QMainWindow):
         self.rollout_list.setModel(self.rollouts)
         self.rollout_list.setSpacing(2)
         self.rollout_list.selectionModel().currentChanged.connect(self._on_rollout_selected)
-        self.no_rollouts = QLabel("This workspace has no rollouts yet.\nCreate one with “launchdesk-cli rollout new”.")
+        self.no_rollouts = QLabel("This workspace has no rollouts yet.\nCreate one with File ▸ New rollout from template…")
         self.no_rollouts.setWordWrap(True)
         self.no_rollouts.hide()
         sidebar = QWidget()
@@ -179,6 +183,12 @@ class MainWindow(QMainWindow):
         self.flag_status.link_requested.connect(self.flag_actions.show_link)
         file_menu.addAction(self.flag_actions.import_accounts)
         file_menu.addAction(self.flag_actions.connections)
+        file_menu.addSeparator()
+        self.template_actions = TemplateActions(self, self.document, self.current_rollout_id, self.select_rollout)
+        file_menu.addAction(self.template_actions.new_rollout_action)
+        file_menu.addAction(self.template_actions.save_template_action)
+        self.team_settings_action = TeamSettingsAction(self, self.document, self.settings, self.checklist_page.set_role)
+        file_menu.addAction(self.team_settings_action)
         file_menu.addSeparator()
         quit_action = self._add_action(file_menu, "&Quit", self.close, QKeySequence.StandardKey.Quit)
         quit_action.setMenuRole(QAction.MenuRole.QuitRole)
