@@ -321,3 +321,85 @@ def test_the_command_writes_the_pdf(demo_workspace: Path, tmp_path: Path) -> Non
                              "--pdf", str(tmp_path / "x.pdf")], capture_output=True, text=True, env=env, timeout=120)
     assert failed.returncode == 1 and "no rollout named 'Nope'" in failed.stderr
     assert not (tmp_path / "x.pdf").exists()
+
+
+# --- the window ----------------------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def window(qtbot, tmp_path: Path, demo_workspace: Path):  # type: ignore[no-untyped-def]
+    from PySide6.QtCore import QSettings
+
+    from launchdesk.views.main_window import MainWindow
+
+    win = MainWindow(QSettings(str(tmp_path / "settings" / "LaunchDesk.ini"), QSettings.Format.IniFormat))
+    qtbot.addWidget(win)
+    assert win.open_workspace(demo_workspace)
+    win.select_rollout(rollout_id(demo_workspace, "Workflow Automations"))
+    return win
+
+
+def open_export_dialog(window: Any) -> Any:
+    from launchdesk.views.export_dialog import ExportPlanDialog
+
+    window.export_pdf_action.trigger()
+    dialog = window.findChild(ExportPlanDialog)
+    assert dialog is not None and dialog.isVisible()
+    dialog.open_when_done.setChecked(False)  # no PDF viewer in the tests
+    return dialog
+
+
+def test_file_menu_exports_the_selected_rollout_with_progress(window: Any, qtbot, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    dialog = open_export_dialog(window)
+    assert "Workflow Automations" in dialog.windowTitle()
+    out = tmp_path / "from the window.pdf"
+    dialog.path.setText(str(out))
+    dialog.section_boxes["checklists"].setChecked(False)
+    dialog.message_bodies.setChecked(True)
+    dialog.page_size.setCurrentText("Letter")
+    seen: list[int] = []
+    dialog.progress.valueChanged.connect(seen.append)
+    with qtbot.waitSignal(dialog.exported, timeout=60_000) as exported:
+        dialog.export_button.click()
+        assert not dialog.export_button.isEnabled()  # one export at a time
+    assert exported.args == [str(out)]
+    assert seen and seen[-1] == 100 and len(seen) > 3
+    reader = PdfReader(out)
+    assert reader.pages[0].mediabox.width == 612
+    text = " ".join(page_texts(out))
+    assert "Decision log" in text and "Checklists" not in text and "You are among the very first" in text
+    qtbot.waitUntil(lambda: "Exported the plan to" in window.statusBar().currentMessage())
+
+
+def test_cancelling_the_export_writes_nothing(window: Any, qtbot, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    from PySide6.QtCore import QThreadPool
+
+    dialog = open_export_dialog(window)
+    dialog.path.setText(str(tmp_path / "never.pdf"))
+    exported: list[str] = []
+    dialog.exported.connect(exported.append)
+    dialog.export_button.click()
+    assert dialog.task is not None
+    dialog.buttons.button(dialog.buttons.StandardButton.Cancel).click()
+    qtbot.waitUntil(lambda: QThreadPool.globalInstance().activeThreadCount() == 0, timeout=60_000)
+    assert list(tmp_path.glob("*.pdf")) == [] and list(tmp_path.glob(".*.part")) == []
+    assert exported == []
+
+
+def test_an_export_needs_a_section_and_reports_a_bad_folder(window: Any, qtbot, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    dialog = open_export_dialog(window)
+    for box in dialog.section_boxes.values():
+        box.setChecked(False)
+    assert not dialog.export_button.isEnabled()
+    dialog.section_boxes["gates"].setChecked(True)
+    dialog.path.setText(str(tmp_path / "missing folder" / "plan.pdf"))
+    dialog.export_button.click()
+    assert "does not exist" in dialog.status.text() and dialog.task is None
+
+
+def test_closing_the_workspace_closes_the_dialog(window: Any, qtbot) -> None:  # type: ignore[no-untyped-def]
+    import shiboken6
+
+    dialog = open_export_dialog(window)
+    window.close_workspace()
+    qtbot.waitUntil(lambda: not shiboken6.isValid(dialog) or not dialog.isVisible())

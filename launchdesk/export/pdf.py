@@ -16,6 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+import shiboken6
 from PySide6.QtCore import QCoreApplication, QMarginsF, QPointF, QRectF, QSizeF, Qt
 from PySide6.QtGui import (
     QColor,
@@ -143,20 +144,20 @@ def _write(plan: PlanExport, options: ExportOptions, path: Path, author: str, re
            cancelled: Callable[[], bool]) -> int:
     """Paint every page into ``path``; the writer is gone (the file closed) when this returns."""
     writer = QPdfWriter(str(path))
-    writer.setResolution(RESOLUTION)
-    writer.setTitle(f"{plan.rollout_name}: rollout plan")
-    writer.setAuthor(author)
-    writer.setCreator(f"{APP_NAME} {__version__}")
-    page_size = QPageSize(PAGE_SIZE_IDS[options.page_size])
-    writer.setPageLayout(QPageLayout(page_size, QPageLayout.Orientation.Portrait, QMarginsF()))
-    layout = _Layout(plan, options, writer, page_size)
-    report(ExportProgress(0.25, "Laying out the pages…"))
-    pages = layout.pages()
-    writer.setPageOrientation(_orientation(pages[0].landscape))
     painter = QPainter()
-    if not painter.begin(writer):
-        raise OSError("The PDF file could not be opened for writing.")
     try:
+        writer.setResolution(RESOLUTION)
+        writer.setTitle(f"{plan.rollout_name}: rollout plan")
+        writer.setAuthor(author)
+        writer.setCreator(f"{APP_NAME} {__version__}")
+        page_size = QPageSize(PAGE_SIZE_IDS[options.page_size])
+        writer.setPageLayout(QPageLayout(page_size, QPageLayout.Orientation.Portrait, QMarginsF()))
+        layout = _Layout(plan, options, writer, page_size)
+        report(ExportProgress(0.25, "Laying out the pages…"))
+        pages = layout.pages()
+        writer.setPageOrientation(_orientation(pages[0].landscape))
+        if not painter.begin(writer):
+            raise OSError("The PDF file could not be opened for writing.")
         for number, page in enumerate(pages, start=1):
             if cancelled():
                 raise ExportCancelled()
@@ -166,7 +167,11 @@ def _write(plan: PlanExport, options: ExportOptions, path: Path, author: str, re
             layout.paint(painter, page, number, len(pages))
             report(ExportProgress(0.25 + 0.75 * number / len(pages), f"Page {number} of {len(pages)}"))
     finally:
-        painter.end()
+        if painter.isActive():
+            painter.end()
+        # Now and in this thread: the writer and its text documents are in reference cycles, and the garbage
+        # collector would free them later on whichever thread it runs, where their timers cannot be stopped.
+        shiboken6.delete(writer)
     return len(pages)
 
 

@@ -176,6 +176,7 @@ class MainWindow(QMainWindow):
         self.save_copy_action = self._add_action(
             file_menu, "Save a &copy as…", self.save_copy_dialog, QKeySequence.StandardKey.SaveAs
         )
+        self.export_pdf_action = self._add_action(file_menu, "&Export plan as PDF…", self.export_pdf_dialog)
         self.close_action = self._add_action(file_menu, "&Close", self.close_workspace, QKeySequence.StandardKey.Close)
         file_menu.addSeparator()
         self.flag_actions = FlagActions(self, self.document, self.current_rollout_id)
@@ -311,6 +312,18 @@ class MainWindow(QMainWindow):
             on_done=lambda dest: self.statusBar().showMessage(f"Saved a copy to {dest}", 8000),
             on_error=self._show_copy_failure,
         )
+
+    def export_pdf_dialog(self) -> None:
+        rollout_id = self.current_rollout_id()
+        if self.document.workspace is None or rollout_id is None:
+            self.statusBar().showMessage("Select a rollout to export its plan.", 8000)
+            return
+        from launchdesk.views.export_dialog import ExportPlanDialog
+
+        dialog = ExportPlanDialog(self.document, rollout_id, self)
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        dialog.exported.connect(lambda path: self.statusBar().showMessage(f"Exported the plan to {path}", 8000))
+        dialog.open()
 
     def _show_copy_failure(self, exc: BaseException) -> None:
         from PySide6.QtWidgets import QMessageBox
