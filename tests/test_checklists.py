@@ -300,3 +300,26 @@ def test_open_before_items_and_readiness_are_told_for_the_first_phase(planned) -
         rollout.kill_switch_tested_on = dt.date(2027, 3, 20)
         assert readiness_notice(rollout) is None and rollout.readiness_complete
         assert isinstance(phase_1.checklist[0], ChecklistItem)
+
+
+def test_the_checklist_command_prints_and_exports_a_roles_next_days(demo_workspace: Path, tmp_path: Path,
+                                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    from launchdesk.cli import main
+    from launchdesk.models import utcnow
+    from launchdesk.workspace import open_workspace
+
+    ics, out_csv = tmp_path / "support.ics", tmp_path / "support.csv"
+    assert main(["checklist", str(demo_workspace), "--role", "support", "--days", "7", "--ics", str(ics),
+                 "--csv", str(out_csv)]) == 0
+    printed = capsys.readouterr().out
+    with open_workspace(demo_workspace) as workspace, workspace.session() as session:
+        expected = upcoming(load_items(session, team_zone(session), role=Role.SUPPORT), utcnow(), 7)
+    assert expected and printed.startswith(f"Support: {len(expected)} item")
+    assert all(i.title in printed for i in expected)
+    events = list(icalendar.Calendar.from_ical(ics.read_bytes()).walk("VEVENT"))
+    assert [str(e["SUMMARY"]).removeprefix("Done: ") for e in events] == [i.title for i in expected]
+    with out_csv.open(newline="", encoding="utf-8") as handle:
+        assert [row["title"] for row in csv.DictReader(handle)] == [i.title for i in expected]
+
+    assert main(["checklist", str(demo_workspace), "--role", "support", "--rollout", "Nope"]) == 1
+    assert "no rollout named 'Nope'" in capsys.readouterr().err
