@@ -46,7 +46,8 @@ def plans() -> list[TimelinePlan]:
     result = []
     next_id = 1
     for r in range(ROLLOUTS):
-        launch = dt.datetime(2027, 1, 11, 8, 0, tzinfo=UTC) + dt.timedelta(days=(r % 10) * 3)
+        # Mondays to Fridays at 09:00 in Berlin: inside business hours, so no warning badges are drawn.
+        launch = dt.datetime(2027, 1, 11, 8, 0, tzinfo=UTC) + dt.timedelta(days=r % 5)
         phases = []
         for n in range(PHASES_PER_ROLLOUT):
             start = launch + dt.timedelta(days=7 * n)

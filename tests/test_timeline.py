@@ -421,3 +421,14 @@ def test_the_launch_calendar_of_the_demo_has_no_conflicts_and_spans_every_rollou
     assert page.model.calendar.conflicts == {}
     assert page.summary.text().startswith("No conflicts")
     assert page.model.columnCount() >= 10
+
+
+def test_a_bar_tells_its_phase_and_the_next_go_shows_its_gates(timeline, demo_workspace):
+    before = show(timeline, demo_workspace, "Workflow Automations")
+    up_next = next(p for p in before if p.name.startswith("Phase 4"))
+    bar = timeline.scene.bars[up_next.id]
+    assert bar.gate_outcome is not None  # the demo has metric samples for every gate
+    assert f"Gates for its go/no-go, latest values: {bar.gate_outcome.value}" in bar.toolTip()
+    assert bar.toolTip().startswith("Phase 4: Half of all accounts\nHalf of all accounts · 50%\n")
+    assert "Status: planned" in bar.toolTip()
+    assert all(timeline.scene.bars[p.id].gate_outcome is None for p in before if p.id != up_next.id)

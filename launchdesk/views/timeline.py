@@ -12,6 +12,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable, Sequence
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from PySide6.QtCore import QPoint, QPointF, QRectF, Qt, Signal
 from PySide6.QtGui import (
@@ -48,6 +49,7 @@ from launchdesk.planning.schedule import (
     Reschedule,
     ScheduleRefused,
     Unit,
+    duration_text,
     move,
     resize,
     shift,
@@ -77,6 +79,7 @@ from launchdesk.views.timeline_items import (
 from launchdesk.views.timeline_model import (
     DEFAULT_ZOOM,
     ZOOMS,
+    TimelinePhase,
     TimelinePlan,
     TimeScale,
     Zoom,
@@ -121,7 +124,6 @@ class TimelineScene(QGraphicsScene):
         self.titles: list[tuple[float, str]] = []
         self._plan_of: dict[int, TimelinePlan] = {}
         self._planned: dict[int, list[PlannedPhase]] = {}  # rollout id → its phases as the rules see them
-        self._rows_bottom = TOP_MARGIN
         self.preview = PreviewLabel(self.font)
         self._ghosts: list[QGraphicsRectItem] = []
         self.preview_outlines: dict[int, QGraphicsRectItem] = {}  # pushed phase id → where the drag would put it
@@ -169,10 +171,10 @@ class TimelineScene(QGraphicsScene):
                 self._plan_of[phase.id] = plan
                 self.bars[phase.id] = self._add_bar(phase, y, zone)
                 y += ROW_HEIGHT
-        self._rows_bottom = y
         for phase_id, outcome in ((i, o) for plan in self.plans for i, o in plan.gate_outcomes.items()):
-            if phase_id in self.bars:
-                self.bars[phase_id].set_gate_outcome(outcome)
+            bar = self.bars[phase_id]
+            bar.set_gate_outcome(outcome)
+            bar.setToolTip(f"{bar.toolTip()}\nGates for its go/no-go, latest values: {outcome.value}")
         self.addItem(self.preview)
         width = self.scale.x(max(ends) + SPAN_AFTER)
         self.setSceneRect(QRectF(0, 0, width, y + TOP_MARGIN))
@@ -180,6 +182,7 @@ class TimelineScene(QGraphicsScene):
     def _add_bar(self, phase: Any, row_y: float, zone: Any) -> PhaseBar:
         scale = self.scale
         bar = PhaseBar(phase, scale.x(phase.start), scale.width(phase.end - phase.start), row_y, self.font)
+        bar.setToolTip(phase_summary(phase, zone))
         self.addItem(bar)
         warning = self.hours.warning(phase.start)
         if warning is not None:
@@ -321,6 +324,18 @@ class TimelineScene(QGraphicsScene):
         if rect.left() - 2 <= x <= rect.right() + 2:
             painter.setPen(QPen(TODAY, 1.5))
             painter.drawLine(QPointF(x, rect.top()), QPointF(x, rect.bottom()))
+
+
+def phase_summary(phase: TimelinePhase, zone: ZoneInfo) -> str:
+    """A bar's tooltip: what the phase is, when, and its status."""
+    lines = [phase.name]
+    if phase.cohort_name or phase.target_percentage is not None:
+        target = f" · {phase.target_percentage:g}%" if phase.target_percentage is not None else ""
+        lines.append(f"{phase.cohort_name or 'no cohort'}{target}")
+    lines.append(f"{when_text(phase.start, zone)} – {when_text(phase.end, zone)} ({duration_text(phase.end - phase.start)})")
+    lines.append(f"Status: {STATUS_NAMES[phase.status].lower()}")
+    lines.append("Drag to move (Shift: alone), drag an end to resize; ←/→ move, Shift+←/→ change the end")
+    return "\n".join(lines)
 
 
 class Gesture:
