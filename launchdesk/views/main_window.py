@@ -170,6 +170,7 @@ class MainWindow(QMainWindow):
         file_menu = self.menuBar().addMenu("&File")
         self._add_action(file_menu, "&New workspace…", self.new_workspace_dialog, QKeySequence.StandardKey.New)
         self._add_action(file_menu, "&Open…", self.open_workspace_dialog, QKeySequence.StandardKey.Open)
+        self._add_action(file_menu, "Open &team workspace…", self.open_team_workspace_dialog)
         self.recent_menu = file_menu.addMenu("Open &Recent")
         self.recent_menu.aboutToShow.connect(self._fill_recent_menu)
         file_menu.addSeparator()
@@ -279,6 +280,13 @@ class MainWindow(QMainWindow):
         path, _filter = QFileDialog.getOpenFileName(self, "Open a workspace", self._start_folder(), FILE_FILTER)
         if path:
             self.open_workspace(path)
+
+    def open_team_workspace_dialog(self) -> None:
+        from launchdesk.views.team_workspace_dialog import TeamWorkspaceDialog
+
+        dialog = TeamWorkspaceDialog(self)
+        if dialog.exec() and dialog.target:
+            self.open_workspace(dialog.target)
 
     def new_workspace_dialog(self) -> None:
         from PySide6.QtWidgets import QFileDialog
