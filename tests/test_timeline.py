@@ -432,3 +432,33 @@ def test_a_bar_tells_its_phase_and_the_next_go_shows_its_gates(timeline, demo_wo
     assert bar.toolTip().startswith("Phase 4: Half of all accounts\nHalf of all accounts · 50%\n")
     assert "Status: planned" in bar.toolTip()
     assert all(timeline.scene.bars[p.id].gate_outcome is None for p in before if p.id != up_next.id)
+
+
+def test_typed_dates_follow_the_rules_and_are_one_undo_step(timeline, document, demo_workspace):
+    from launchdesk.views.timeline_dates import to_wall_clock
+
+    before = show(timeline, demo_workspace, "Smart Scheduling")
+    index = next(i for i, p in enumerate(before) if p.name.startswith("Phase 3"))
+    panel = timeline.dates
+    assert not panel.apply.isVisible()
+    timeline.view.select_phase(before[index].id)
+    assert panel.apply.isVisible() and "Phase 3" in panel.title.text()
+    assert panel.start.dateTime().toString("yyyy-MM-dd HH:mm") == \
+        before[index].planned_start.astimezone(BERLIN).strftime("%Y-%m-%d %H:%M")  # the team's clock
+    later_end = before[index].planned_end + dt.timedelta(days=3, hours=2)
+    panel.end.setDateTime(to_wall_clock(later_end, BERLIN))
+    panel.apply.click()
+    after = phases_of(demo_workspace, "Smart Scheduling")
+    assert after[index].planned_end == later_end and after[index].planned_start == before[index].planned_start
+    assert [p.planned_start for p in after[index + 1:]] == [p.planned_start + dt.timedelta(days=3, hours=2)
+                                                            for p in before[index + 1:]]
+    assert document.undo_stack.count() == 1 and document.undo_stack.text(0).startswith("Set the dates of Phase 3")
+
+    # A start typed before the previous phase's end is refused with the reason, and nothing changes.
+    timeline.view.select_phase(before[index].id)
+    panel.start.setDateTime(to_wall_clock(before[index - 1].planned_end - dt.timedelta(hours=1), BERLIN))
+    panel.apply.click()
+    assert timeline.message.text().startswith("Dates not set: Phase 3") and "before Phase 2" in timeline.message.text()
+    assert dates(phases_of(demo_workspace, "Smart Scheduling")) == dates(after)
+    document.undo_stack.undo()
+    assert dates(phases_of(demo_workspace, "Smart Scheduling")) == dates(before)

@@ -52,6 +52,7 @@ from launchdesk.planning.schedule import (
     duration_text,
     move,
     resize,
+    set_dates,
     shift,
     start_warnings,
     steps_for,
@@ -59,6 +60,7 @@ from launchdesk.planning.schedule import (
 )
 from launchdesk.views.document import WorkspaceDocument
 from launchdesk.views.timeline_commands import ReschedulePhases
+from launchdesk.views.timeline_dates import PhaseDatesPanel
 from launchdesk.views.timeline_items import (
     BAR_HEIGHT,
     BAR_TOP,
@@ -736,6 +738,8 @@ class TimelineWidget(QWidget):
         layout.setContentsMargins(0, 0, 0, 0)
         layout.setSpacing(4)
         layout.addLayout(toolbar)
+        self.dates = PhaseDatesPanel()
+        layout.addWidget(self.dates)
         layout.addWidget(self.message)
         axis_and_view = QVBoxLayout()
         axis_and_view.setSpacing(0)
@@ -749,7 +753,26 @@ class TimelineWidget(QWidget):
         self.view.phase_selected.connect(self.phase_selected)
         self.view.marker_selected.connect(self.marker_selected)
         self.view.zoom_changed.connect(self._show_zoom)
+        self.scene.selectionChanged.connect(self._show_selected_dates)
+        self.dates.dates_entered.connect(self.set_dates)
         self._show_zoom()
+
+    def _show_selected_dates(self) -> None:
+        phase_id = self.view.selected_phase_id()
+        bar = self.scene.bars.get(phase_id) if phase_id is not None else None
+        self.dates.show_phase(bar.phase if bar is not None else None, self.scene.hours.zone)
+
+    def set_dates(self, phase_id: int, start: dt.datetime, end: dt.datetime, alone: bool) -> None:
+        """Typed dates, checked by the same rules as a drag and committed as one undo command."""
+        scene = self.scene
+        try:
+            outcome = set_dates(scene.planned(phase_id), phase_id, start, end, scene.hours.zone, alone=alone,
+                                now=scene.clock())
+        except ScheduleRefused as refused:
+            self.show_message(f"Dates not set: {refused}", error=True)
+            return
+        if outcome.changes:
+            self.commit(outcome, "Set the dates of")
 
     def _button(self, text: str, tip: str, slot: Callable[[], None]) -> QToolButton:
         button = QToolButton()
