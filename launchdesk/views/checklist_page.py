@@ -502,6 +502,7 @@ class ChecklistPage(RolloutPage):
         if self._settings is not None:
             set_my_role(self._settings, self.role())
         self._update_role_texts()
+        self.view.setColumnHidden(1, self.role() is not None)  # one role shown: its name on each row says nothing
         self._rebuild()
 
     def _update_role_texts(self) -> None:

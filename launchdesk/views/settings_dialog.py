@@ -82,6 +82,7 @@ class TeamSettingsDialog(QDialog):
         self.people = QTableWidget(0, 3)
         self.people.setHorizontalHeaderLabels(["Name", "E-mail", "Role"])
         self.people.verticalHeader().setVisible(False)
+        self.people.setWordWrap(False)
         self.people.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
         self.people.horizontalHeader().setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
         self.people.horizontalHeader().setSectionResizeMode(1, QHeaderView.ResizeMode.Stretch)
@@ -135,7 +136,7 @@ class TeamSettingsDialog(QDialog):
         layout.addLayout(mine_form)
         layout.addWidget(self.error)
         layout.addWidget(self.buttons)
-        self.resize(620, 520)
+        self.resize(720, 540)
         for signal in (self.timezone.currentTextChanged, self.start.timeChanged, self.end.timeChanged,
                        *(box.toggled for box in self.days)):
             signal.connect(lambda *_args: self._describe())

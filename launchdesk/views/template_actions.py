@@ -85,7 +85,7 @@ class NewRolloutDialog(QDialog):
         self.buttons.rejected.connect(self.reject)
         form = QFormLayout()
         form.addRow("Template", self.template_choice)
-        form.addRow("", self.about)
+        form.addRow(self.about)
         form.addRow("Rollout name", self.name)
         form.addRow("Feature", self.feature)
         form.addRow(f"Phase 1 starts ({zone.key})", self.start)
@@ -94,7 +94,7 @@ class NewRolloutDialog(QDialog):
         layout.addLayout(form)
         layout.addWidget(self.error)
         layout.addWidget(self.buttons)
-        self.resize(520, self.sizeHint().height())
+        self.resize(600, self.sizeHint().height())
         self._template_chosen(0)
 
     def _template_chosen(self, index: int) -> None:
@@ -128,6 +128,7 @@ class NewRolloutDialog(QDialog):
             self.template = None
             self.about.setText("")
             self.error.setText(str(exc))
+            self._fit()
             return
         phases = self.template["phases"]
         rollout_phases = sum(1 for p in phases if p.get("kind") == "rollout")
@@ -135,6 +136,12 @@ class NewRolloutDialog(QDialog):
                            f"{len(phases)} phases ({rollout_phases} rollout phases), {len(self.template['cohorts'])} "
                            f"cohorts, {len(self.template['gates'])} gates.")
         self.error.setText("")
+        self._fit()
+
+    def _fit(self) -> None:
+        """Room for the whole wrapped description: a form row does not ask for the height a label needs."""
+        self.about.setMinimumHeight(self.about.heightForWidth(self.width() - 24))
+        self.resize(self.width(), max(self.height(), self.sizeHint().height()))
 
     def launch_start(self) -> dt.datetime:
         value = self.start.dateTime()
