@@ -40,7 +40,8 @@ from launchdesk.views.document import WorkspaceDocument
 from launchdesk.views.item_models import Column, RecordTableModel
 from launchdesk.views.gonogo_page import GoNoGoPage
 from launchdesk.views.journal_page import JournalPage
-from launchdesk.views.pages import MessagesPage, RolloutPage
+from launchdesk.views.messages_page import MessagesPage
+from launchdesk.views.pages import RolloutPage
 from launchdesk.views.plan_page import PlanPage
 from launchdesk.views.settings_dialog import TeamSettingsAction
 from launchdesk.views.sync_actions import FlagActions, FlagStatusPanel

@@ -7,26 +7,13 @@ timeline, the checklist board, the go/no-go panel, the message composer) without
 
 from __future__ import annotations
 
-import dataclasses
-import datetime as dt
 from typing import ClassVar
 
 from PySide6.QtGui import QShowEvent
 from PySide6.QtWidgets import QLabel, QVBoxLayout, QWidget
-from sqlalchemy import func, select
-from sqlalchemy.orm import contains_eager, selectinload
 
-from launchdesk.models import (
-    DecisionKind,
-    Delivery,
-    GateOutcome,
-    Message,
-    Phase,
-    Role,
-)
+from launchdesk.models import DecisionKind, GateOutcome, Role
 from launchdesk.views.document import WorkspaceDocument
-from launchdesk.views.item_models import Column, RecordTableModel, local_text
-from launchdesk.views.widgets import fit_columns, table_view
 
 ROLE_LABELS = {
     Role.PMM: "PMM",
@@ -109,72 +96,3 @@ def offset_text(minutes: int) -> str:
     if hours >= 72 and hours % 24 == 0:
         return f"{hours // 24} days {when}"
     return f"{hours} h {when}"
-
-
-@dataclasses.dataclass(frozen=True)
-class MessageRow:
-    id: int
-    message: Message
-    deliveries: dict[str, int]
-
-
-def audience_text(row: MessageRow) -> str:
-    if row.message.audience == "cohort":
-        return row.message.cohort.name if row.message.cohort else "(cohort removed)"
-    return row.message.audience.replace("_", " ")
-
-
-def deliveries_text(row: MessageRow) -> str:
-    return ", ".join(f"{count} {state}" for state, count in sorted(row.deliveries.items()))
-
-
-class MessagesPage(RolloutPage):
-    reload_on = frozenset({"message", "delivery", "phase", "cohort"})
-
-    def __init__(self, document: WorkspaceDocument, parent: QWidget | None = None) -> None:
-        super().__init__(document, parent)
-        self.model = RecordTableModel(
-            [
-                Column("Message", lambda r: r.message.name, tooltip=lambda r: r.message.subject),
-                Column("Phase", lambda r: r.message.phase.name),
-                Column("To", audience_text),
-                Column("Channel", lambda r: str(r.message.channel)),
-                Column("Sends at", lambda r: local_text(send_time(r.message))),
-                Column("State", lambda r: str(r.message.state).replace("_", " ")),
-                Column("Approved by", lambda r: r.message.approved_by or ""),
-                Column("Deliveries", deliveries_text),
-            ],
-            parent=self,
-        )
-        self.view = table_view(self.model, stretch=1)
-        layout = QVBoxLayout(self)
-        layout.addWidget(self.view)
-
-    def reload(self) -> None:
-        rows: list[MessageRow] = []
-        workspace = self.document.workspace
-        if workspace is not None and self.rollout_id is not None:
-            with workspace.session() as session:
-                messages = list(
-                    session.scalars(
-                        select(Message)
-                        .join(Message.phase)
-                        .where(Phase.rollout_id == self.rollout_id)
-                        .options(contains_eager(Message.phase), selectinload(Message.cohort))
-                        .order_by(Phase.position, Message.send_offset_minutes, Message.id)
-                    )
-                )
-                counts: dict[int, dict[str, int]] = {m.id: {} for m in messages}
-                for message_id, state, count in session.execute(
-                    select(Delivery.message_id, Delivery.state, func.count())
-                    .where(Delivery.message_id.in_(list(counts)))
-                    .group_by(Delivery.message_id, Delivery.state)
-                ):
-                    counts[message_id][str(state)] = count
-                rows = [MessageRow(m.id, m, counts[m.id]) for m in messages]
-        self.model.set_rows(rows)
-        fit_columns(self.view)
-
-
-def send_time(message: Message) -> dt.datetime:
-    return message.phase.planned_start + dt.timedelta(minutes=message.send_offset_minutes)

@@ -1,0 +1,178 @@
+"""The message composer's editor: subject, Markdown body, channel and send offset, each edit an undo step."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from typing import Any
+
+from PySide6.QtCore import QTimer, Signal
+from PySide6.QtGui import QFontDatabase
+from PySide6.QtWidgets import (
+    QComboBox,
+    QFormLayout,
+    QLineEdit,
+    QPlainTextEdit,
+    QSpinBox,
+    QWidget,
+)
+
+import launchdesk.comms  # noqa: F401  (registers the approval rule: an edit after approval returns to draft)
+from launchdesk.models import Channel, Message, MessageState
+from launchdesk.views.commands import EditFieldCommand
+from launchdesk.views.document import WorkspaceDocument
+
+COMMIT_AFTER_MS = 700  # typing pauses this long before the text is saved as an (undoable, merged) edit
+CHANNEL_LABELS = {Channel.EMAIL: "E-mail", Channel.SLACK: "Slack", Channel.WEBHOOK: "Webhook (in-app notice)"}
+EDITABLE_STATES = (MessageState.DRAFT, MessageState.IN_REVIEW, MessageState.APPROVED)
+
+
+class EditMessageField(EditFieldCommand):
+    """An edit of what a message says; on an approved message the approval rule sends it back to draft."""
+
+    entity = Message
+    kind = "message"
+    merge_id = 104
+    fields = {
+        "subject": "subject",
+        "body": "body",
+        "channel": "channel",
+        "send_offset_minutes": "send offset",
+    }
+
+    def describe(self, row: Any) -> str:
+        return f"message “{row.name}”"
+
+    def rollout_id(self, row: Any) -> int:
+        return row.phase.rollout_id
+
+
+@dataclass(frozen=True)
+class MessageText:
+    """What the editor shows of one message, read in the GUI thread's session and kept as plain values."""
+
+    id: int
+    name: str
+    subject: str
+    body: str
+    channel: Channel
+    send_offset_minutes: int
+    state: MessageState
+
+
+class MessageEditor(QWidget):
+    """Edits one message. ``draft_changed`` fires on every keystroke (the preview follows the unsaved text);
+    the text is saved as an undo step once typing pauses, or when the editor loses focus."""
+
+    draft_changed = Signal()
+
+    def __init__(self, document: WorkspaceDocument, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.document = document
+        self.message: MessageText | None = None
+        self.subject = QLineEdit()
+        self.subject.setPlaceholderText("Subject, e.g. {{ feature.name }} is here")
+        self.channel = QComboBox()
+        for channel, label in CHANNEL_LABELS.items():
+            self.channel.addItem(label, channel)
+        self.offset = QSpinBox()
+        self.offset.setRange(-30 * 24 * 60, 30 * 24 * 60)
+        self.offset.setSingleStep(15)
+        self.offset.setSuffix(" min after the phase starts")
+        self.offset.setKeyboardTracking(False)  # one edit when the value is final, not one per digit
+        self.body = QPlainTextEdit()
+        self.body.setFont(QFontDatabase.systemFont(QFontDatabase.SystemFont.FixedFont))
+        self.body.setPlaceholderText("Markdown with Jinja2 variables: {{ account.name }}, {{ contact.first_name }}, "
+                                     "{{ feature.name }}, {{ phase.name }}, {{ cohort.name }}, {{ links.help }}")
+        self.body.setLineWrapMode(QPlainTextEdit.LineWrapMode.WidgetWidth)
+
+        form = QFormLayout(self)
+        form.setContentsMargins(0, 0, 0, 0)
+        form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
+        form.addRow("Subject", self.subject)
+        form.addRow("Channel", self.channel)
+        form.addRow("Sends", self.offset)
+        form.addRow(self.body)
+
+        self._commit_timer = QTimer(self)
+        self._commit_timer.setSingleShot(True)
+        self._commit_timer.setInterval(COMMIT_AFTER_MS)
+        self._commit_timer.timeout.connect(self.commit)
+        self.subject.textEdited.connect(self._typed)
+        self.body.textChanged.connect(self._body_changed)
+        self.subject.editingFinished.connect(self.commit)
+        self.channel.activated.connect(lambda _i: self._save("channel", self.channel.currentData()))
+        self.offset.valueChanged.connect(self._offset_changed)
+        self._loading = False
+        self.load(None)
+
+    # --- showing a message ---------------------------------------------------------------------------------
+    def load(self, message: MessageText | None) -> None:
+        """Show ``message`` (None: nothing selected). Text still being typed into the same message is kept."""
+        same = message is not None and self.message is not None and message.id == self.message.id
+        if not same:
+            self.commit()
+        self.message = message
+        self._loading = True
+        try:
+            if message is None:
+                self.subject.clear()
+                self.body.clear()
+            else:
+                typing = same and self._commit_timer.isActive()
+                if not typing and self.subject.text() != message.subject:
+                    self.subject.setText(message.subject)
+                if not typing and self.body.toPlainText() != message.body:
+                    self.body.setPlainText(message.body)
+                self.channel.setCurrentIndex(self.channel.findData(message.channel))
+                self.offset.setValue(message.send_offset_minutes)
+        finally:
+            self._loading = False
+        editable = message is not None and message.state in EDITABLE_STATES
+        for widget in (self.subject, self.channel, self.offset):
+            widget.setEnabled(editable)
+        self.body.setReadOnly(not editable)
+        self.body.setEnabled(message is not None)
+        tip = "" if editable or message is None else "A message that is being sent, or was sent, cannot be edited."
+        self.setToolTip(tip)
+        if not same:
+            self.draft_changed.emit()
+
+    def draft(self) -> tuple[str, str, Channel]:
+        """The editor's text as it stands (saved or not): subject, body, channel."""
+        return self.subject.text(), self.body.toPlainText(), self.channel.currentData()
+
+    # --- saving edits --------------------------------------------------------------------------------------
+    def commit(self) -> None:
+        """Save typed text now (as undo steps); nothing to do when it is saved already."""
+        self._commit_timer.stop()
+        message = self.message
+        if message is None or message.state not in EDITABLE_STATES:
+            return
+        subject, body, _channel = self.draft()
+        if subject != message.subject:
+            self._save("subject", subject)
+        if body != message.body:
+            self._save("body", body)
+
+    def _typed(self, _text: str = "") -> None:
+        if self._loading or self.message is None:
+            return
+        self._commit_timer.start()
+        self.draft_changed.emit()
+
+    def _body_changed(self) -> None:
+        self._typed()
+
+    def _offset_changed(self, minutes: int) -> None:
+        if not self._loading:
+            self._save("send_offset_minutes", minutes)
+
+    def _save(self, field: str, value: Any) -> None:
+        message = self.message
+        if message is None or self._loading or getattr(message, field) == value:
+            return
+        self.document.undo_stack.push(EditMessageField(self.document, message.id, field, value))
+        if self.message is message:  # the page did not reload it (yet): remember the saved value meanwhile
+            self.message = replace(message, **{field: value})
+        if field == "channel":
+            self.draft_changed.emit()

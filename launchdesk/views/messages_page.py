@@ -1,0 +1,776 @@
+"""The Messages tab: a rollout's cohort messages, the composer with its live preview, the audience by access,
+approval, and the one-click send with progress, cancel and the uncertain deliveries to resolve.
+
+It drives the same domain functions as ``launchdesk-cli messages/review/approve/send/resolve``. Rendering, the
+audience count and sending run through ``run_task``; only short reads and approval steps run on the GUI thread.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import html
+import threading
+from dataclasses import dataclass, field
+from typing import Any
+
+from PySide6.QtCore import QItemSelectionModel, QModelIndex, Qt, QTimer
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QDialog,
+    QDialogButtonBox,
+    QFormLayout,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QMessageBox,
+    QProgressBar,
+    QPushButton,
+    QSplitter,
+    QVBoxLayout,
+    QWidget,
+)
+from sqlalchemy import func, select
+from sqlalchemy.orm import contains_eager, selectinload
+
+from launchdesk import journal
+from launchdesk.comms import approval
+from launchdesk.comms.audience import ALL_CUSTOMERS, AudienceAccount, audience_accounts, compute_audience, message_cohort
+from launchdesk.comms.compose import Preview, cohort_problems, preview_message
+from launchdesk.comms.guards import Blocker, send_blockers
+from launchdesk.comms.outbox import SendProgress, SendReport, drop_uncertain, resend_uncertain, send_message, send_test
+from launchdesk.models import Account, Delivery, DeliveryState, Message, MessageState, Phase, utcnow
+from launchdesk.views.document import WorkspaceDocument
+from launchdesk.views.item_models import Column, RecordTableModel, local_text
+from launchdesk.views.message_editor import CHANNEL_LABELS, MessageEditor, MessageText
+from launchdesk.views.message_preview import PROBLEM_STYLE, MessagePreview
+from launchdesk.views.pages import RolloutPage, section
+from launchdesk.views.tasks import TaskHandle, run_task
+from launchdesk.views.widgets import fit_columns, table_view
+
+PREVIEW_AFTER_MS = 200  # typing pauses this long before the preview renders again
+LISTED = 200  # accounts of each kind shown in the audience list
+PREVIEW_ACCOUNTS = 8  # accounts offered in "Preview as"
+STATE_LABELS = {
+    MessageState.DRAFT: "Draft",
+    MessageState.IN_REVIEW: "In review",
+    MessageState.APPROVED: "Approved",
+    MessageState.SENDING: "Sending",
+    MessageState.SENT: "Sent",
+    MessageState.PARTLY_FAILED: "Partly failed",
+}
+STATE_COLORS = {MessageState.APPROVED: "#1b7f3b", MessageState.SENT: "#1b7f3b",
+                MessageState.PARTLY_FAILED: "#b3261e", MessageState.IN_REVIEW: "#8a6d00"}
+NOTE_STYLE = "color: #5c4400;"
+
+
+@dataclass(frozen=True)
+class MessageRow:
+    """One line of the message list, read on the GUI thread as plain values."""
+
+    id: int
+    text: MessageText
+    phase: str
+    audience: str
+    sends_at: dt.datetime
+    approved_by: str | None
+    approved_at: dt.datetime | None
+    deliveries: dict[str, int]
+
+
+@dataclass(frozen=True)
+class AudienceLine:
+    id: int
+    account_id: str
+    name: str
+    email: str
+    access: str
+
+
+@dataclass(frozen=True)
+class UncertainLine:
+    id: int
+    account_id: str
+    recipient: str
+    why: str
+
+
+@dataclass
+class AudienceState:
+    """What the side panel shows for one message, computed in a worker from its own session."""
+
+    message_id: int
+    counts: dict[str, int]
+    snapshot_at: dt.datetime | None
+    blockers: list[Blocker]
+    lines: list[AudienceLine]
+    preview_accounts: list[tuple[str, str]]
+    preview_note: str
+    problems: list[str]
+    deliveries: dict[str, int]
+    uncertain: list[UncertainLine] = field(default_factory=list)
+
+
+def _lines(accounts: list[AudienceAccount], access: str, start: int) -> list[AudienceLine]:
+    return [AudienceLine(start + i, a.account_id, a.name, a.emails[0] if a.emails else "", access)
+            for i, a in enumerate(accounts)]
+
+
+def load_audience(_progress: Any, cancelled: Any, workspace: Any, message_id: int) -> AudienceState | None:
+    """The audience, send guards, template problems and outbox state of one message (runs in a worker)."""
+    with workspace.session() as s:
+        message = s.get(Message, message_id)
+        if message is None:
+            return None
+        audience = compute_audience(s, message, cancelled=cancelled)
+        blockers = send_blockers(s, message, audience)
+        lines: list[AudienceLine] = []
+        for ids, access in ((audience.with_access, "has access"), (audience.unpredictable, "unpredictable"),
+                            (audience.without_access, "no access: not sent to")):
+            lines += _lines(audience_accounts(s, ids, limit=LISTED), access, len(lines))
+        with_access = [line for line in lines if line.access == "has access"]
+        if with_access:
+            offered, note = with_access[:PREVIEW_ACCOUNTS], "Accounts of the cohort that have access."
+        else:
+            offered = lines[:PREVIEW_ACCOUNTS]
+            note = "Nobody in the cohort has access yet: previewing as accounts without it."
+        preview_accounts = [(line.account_id, f"{line.name} ({line.account_id})") for line in offered]
+        problems = [str(p) for p in cohort_problems(s, message)] if message.state in (
+            MessageState.DRAFT, MessageState.IN_REVIEW, MessageState.APPROVED) else []
+        deliveries = {str(state): count for state, count in s.execute(
+            select(Delivery.state, func.count()).where(Delivery.message_id == message_id).group_by(Delivery.state))}
+        uncertain = [UncertainLine(d.id, key or "", d.recipient, d.last_error or "") for d, key in s.execute(
+            select(Delivery, Account.account_key).outerjoin(Account, Delivery.account_id == Account.id)
+            .where(Delivery.message_id == message_id, Delivery.state == DeliveryState.UNCERTAIN)
+            .order_by(Delivery.id).limit(LISTED))]
+        return AudienceState(message_id, audience.counts(),
+                             audience.snapshot.fetched_at if audience.snapshot is not None else None,
+                             blockers, lines, preview_accounts, note, problems, deliveries, uncertain)
+
+
+def render_preview(_progress: Any, _cancelled: Any, workspace: Any, message_id: int, account_id: str,
+                   subject: str, body: str, channel: str) -> Preview | None:
+    """The editor's text rendered for one account (runs in a worker)."""
+    with workspace.session() as s:
+        message = s.get(Message, message_id)
+        if message is None:
+            return None
+        return preview_message(s, message, account_id, subject=subject, body=body, channel=channel)
+
+
+def age_text(then: dt.datetime, now: dt.datetime) -> str:
+    minutes = max(0, int((now - then).total_seconds() // 60))
+    if minutes < 1:
+        return "just now"
+    if minutes < 120:
+        return f"{minutes} min ago"
+    hours = minutes / 60
+    return f"{hours:.0f} h ago" if hours < 48 else f"{hours / 24:.0f} days ago"
+
+
+class SendTestDialog(QDialog):
+    """"Send a test to me…": the message rendered for one account, e-mailed to the address typed here only."""
+
+    def __init__(self, accounts: list[tuple[str, str]], current: str | None, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setWindowTitle("Send a test to me")
+        self.setWindowModality(Qt.WindowModality.WindowModal)
+        from PySide6.QtWidgets import QComboBox
+
+        self.account = QComboBox()
+        for account_id, label in accounts:
+            self.account.addItem(label, account_id)
+        if current is not None and self.account.findData(current) >= 0:
+            self.account.setCurrentIndex(self.account.findData(current))
+        self.address = QLineEdit()
+        self.address.setPlaceholderText("you@yourcompany.example")
+        self.result = QLabel("It goes only to this address, never to the account's contacts.")
+        self.result.setWordWrap(True)
+        self.buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)
+        self.send_button = self.buttons.addButton("Send test", QDialogButtonBox.ButtonRole.ActionRole)
+        self.send_button.setEnabled(False)
+        self.address.textChanged.connect(lambda text: self.send_button.setEnabled("@" in text))
+        self.buttons.rejected.connect(self.reject)
+        form = QFormLayout(self)
+        form.addRow("Render as", self.account)
+        form.addRow("Send to", self.address)
+        form.addRow(self.result)
+        form.addRow(self.buttons)
+        self.resize(460, self.sizeHint().height())
+
+
+class MessagesPage(RolloutPage):
+    """Compose, preview, approve and send the selected rollout's cohort messages."""
+
+    reload_on = frozenset({"message", "delivery", "phase", "cohort", "flag_snapshot", "connection", "rollout",
+                           "account"})
+
+    def __init__(self, document: WorkspaceDocument, parent: QWidget | None = None) -> None:
+        super().__init__(document, parent)
+        self.message_id: int | None = None
+        self.audience: AudienceState | None = None
+        self.last_report: SendReport | None = None
+        self.dialog: QWidget | None = None
+        self._audience_task: TaskHandle | None = None
+        self._preview_task: TaskHandle | None = None
+        self._send_task: TaskHandle | None = None
+        self._send_stop: threading.Event | None = None
+        self._test_task: TaskHandle | None = None
+        document.workspace_replaced.connect(self._cancel_all)
+
+        # The messages of the rollout.
+        self.messages = RecordTableModel([
+            Column("Message", lambda r: r.text.name, tooltip=lambda r: r.text.subject),
+            Column("Phase", lambda r: r.phase),
+            Column("Cohort", lambda r: r.audience),
+            Column("Channel", lambda r: CHANNEL_LABELS[r.text.channel]),
+            Column("Sends at", lambda r: local_text(r.sends_at)),
+            Column("State", lambda r: STATE_LABELS[r.text.state], color=lambda r: STATE_COLORS.get(r.text.state)),
+            Column("Deliveries", lambda r: ", ".join(f"{n} {s}" for s, n in sorted(r.deliveries.items()))),
+        ], parent=self)
+        self.list = table_view(self.messages, stretch=0)
+        self.list.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.list.selectionModel().currentRowChanged.connect(self._on_current)
+        self.empty = QLabel("This rollout has no messages.")
+        self.empty.hide()
+
+        # The composer: editor with approval, and the preview beside it.
+        self.editor = MessageEditor(document)
+        self.editor.draft_changed.connect(self._schedule_preview)
+        self.state_label = QLabel()
+        self.state_label.setTextFormat(Qt.TextFormat.RichText)
+        self.review_button = QPushButton("Send for review")
+        self.approve_button = QPushButton("Approve")
+        self.draft_button = QPushButton("Back to draft")
+        self.review_button.clicked.connect(lambda: self._approval_step("review"))
+        self.approve_button.clicked.connect(lambda: self._approval_step("approve"))
+        self.draft_button.clicked.connect(lambda: self._approval_step("draft"))
+        self.approval_note = QLabel()
+        self.approval_note.setWordWrap(True)
+        self.approval_note.setStyleSheet(PROBLEM_STYLE)
+        self.approval_note.hide()
+        buttons = QHBoxLayout()
+        buttons.addWidget(self.review_button)
+        buttons.addWidget(self.approve_button)
+        buttons.addWidget(self.draft_button)
+        buttons.addStretch(1)
+        editor_side = QWidget()
+        editor_layout = QVBoxLayout(editor_side)
+        editor_layout.setContentsMargins(0, 0, 4, 0)
+        editor_layout.addWidget(self.editor, 1)
+        editor_layout.addWidget(self.state_label)
+        editor_layout.addLayout(buttons)
+        editor_layout.addWidget(self.approval_note)
+
+        self.preview = MessagePreview()
+        self.preview.account_chosen.connect(lambda _account: self._schedule_preview())
+        self._preview_timer = QTimer(self)
+        self._preview_timer.setSingleShot(True)
+        self._preview_timer.setInterval(PREVIEW_AFTER_MS)
+        self._preview_timer.timeout.connect(self.render_now)
+
+        # The audience and the send.
+        self.counts = QLabel("…")
+        self.counts.setTextFormat(Qt.TextFormat.RichText)
+        self.counts.setWordWrap(True)
+        self.people = RecordTableModel([
+            Column("Account", lambda r: r.name, tooltip=lambda r: r.account_id),
+            Column("E-mail", lambda r: r.email),
+            Column("Access", lambda r: r.access,
+                   color=lambda r: "#1b7f3b" if r.access == "has access" else "#b3261e"),
+        ], parent=self)
+        self.people_view = table_view(self.people, stretch=0)
+        self.people_view.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.people_note = QLabel()
+        self.people_note.setStyleSheet(NOTE_STYLE)
+        self.send_button = QPushButton("Send")
+        self.send_button.setStyleSheet("font-weight: bold; padding: 6px;")
+        self.send_button.clicked.connect(self.confirm_send)
+        self.blockers = QLabel()
+        self.blockers.setWordWrap(True)
+        self.blockers.setTextFormat(Qt.TextFormat.RichText)
+        self.blockers.setStyleSheet(PROBLEM_STYLE)
+        self.blockers.hide()
+        self.progress = QProgressBar()
+        self.progress.setFormat("%v of %m")
+        self.cancel_button = QPushButton("Cancel")
+        self.cancel_button.clicked.connect(self.cancel_send)
+        progress_row = QHBoxLayout()
+        progress_row.addWidget(self.progress, 1)
+        progress_row.addWidget(self.cancel_button)
+        self.progress.hide()
+        self.cancel_button.hide()
+        self.result = QLabel()
+        self.result.setWordWrap(True)
+        self.result.hide()
+        self.test_button = QPushButton("Send a test to me…")
+        self.test_button.clicked.connect(self.open_test_dialog)
+        self.uncertain = RecordTableModel([
+            Column("Recipient", lambda r: r.recipient, tooltip=lambda r: r.why),
+            Column("Account", lambda r: r.account_id),
+        ], parent=self)
+        self.uncertain_view = table_view(self.uncertain, stretch=0)
+        self.uncertain_view.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
+        self.uncertain_view.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.resend_button = QPushButton("Resend")
+        self.resend_button.setToolTip("They did not arrive: queue them again; the next send sends them.")
+        self.drop_button = QPushButton("Drop")
+        self.drop_button.setToolTip("They may have arrived: give them up without resending.")
+        self.resend_button.clicked.connect(lambda: self.resolve_uncertain(resend=True))
+        self.drop_button.clicked.connect(lambda: self.resolve_uncertain(resend=False))
+        self.uncertain_box = QWidget()
+        uncertain_layout = QVBoxLayout(self.uncertain_box)
+        uncertain_layout.setContentsMargins(0, 0, 0, 0)
+        uncertain_note = QLabel("Caught mid-transmission: they may or may not have arrived. Select rows (none: "
+                                "all) and decide.")
+        uncertain_note.setWordWrap(True)
+        uncertain_layout.addWidget(uncertain_note)
+        uncertain_layout.addWidget(self.uncertain_view)
+        resolve_row = QHBoxLayout()
+        resolve_row.addWidget(self.resend_button)
+        resolve_row.addWidget(self.drop_button)
+        resolve_row.addStretch(1)
+        uncertain_layout.addLayout(resolve_row)
+
+        audience_box = QWidget()
+        audience_layout = QVBoxLayout(audience_box)
+        audience_layout.setContentsMargins(0, 0, 0, 0)
+        audience_layout.addWidget(self.counts)
+        audience_layout.addWidget(self.people_view, 1)
+        audience_layout.addWidget(self.people_note)
+        send_box = QWidget()
+        send_layout = QVBoxLayout(send_box)
+        send_layout.setContentsMargins(0, 0, 0, 0)
+        send_layout.addWidget(self.send_button)
+        send_layout.addWidget(self.blockers)
+        send_layout.addLayout(progress_row)
+        send_layout.addWidget(self.result)
+        self.uncertain_section = section("Uncertain deliveries", self.uncertain_box)
+        self.uncertain_section.hide()
+        send_layout.addWidget(self.uncertain_section)
+        send_layout.addWidget(self.test_button)
+        side = QWidget()
+        side_layout = QVBoxLayout(side)
+        side_layout.setContentsMargins(4, 0, 0, 0)
+        side_layout.addWidget(section("Audience", audience_box), 1)
+        side_layout.addWidget(section("Send", send_box))
+
+        columns = QSplitter(Qt.Orientation.Horizontal)
+        columns.addWidget(section("Message", editor_side))
+        columns.addWidget(section("Preview", self.preview))
+        columns.addWidget(side)
+        columns.setStretchFactor(0, 4)
+        columns.setStretchFactor(1, 4)
+        columns.setStretchFactor(2, 3)
+        columns.setSizes([360, 360, 300])
+        list_box = QWidget()
+        list_layout = QVBoxLayout(list_box)
+        list_layout.setContentsMargins(0, 0, 0, 0)
+        list_layout.addWidget(self.list)
+        list_layout.addWidget(self.empty)
+        rows = QSplitter(Qt.Orientation.Vertical)
+        rows.addWidget(list_box)
+        rows.addWidget(columns)
+        rows.setStretchFactor(1, 1)
+        rows.setSizes([150, 500])
+        layout = QVBoxLayout(self)
+        layout.addWidget(rows)
+        self._show_message(None)
+
+    # --- loading ------------------------------------------------------------------------------------------
+    def reload(self) -> None:
+        rows: list[MessageRow] = []
+        workspace = self.document.workspace
+        if workspace is not None and self.rollout_id is not None:
+            with workspace.session() as s:
+                messages = list(s.scalars(
+                    select(Message).join(Message.phase).where(Phase.rollout_id == self.rollout_id)
+                    .options(contains_eager(Message.phase).selectinload(Phase.cohort), selectinload(Message.cohort))
+                    .order_by(Phase.position, Message.send_offset_minutes, Message.id)))
+                counts: dict[int, dict[str, int]] = {m.id: {} for m in messages}
+                for message_id, state, count in s.execute(
+                    select(Delivery.message_id, Delivery.state, func.count())
+                    .where(Delivery.message_id.in_(list(counts))).group_by(Delivery.message_id, Delivery.state)):
+                    counts[message_id][str(state)] = count
+                for m in messages:
+                    cohort = message_cohort(m)
+                    audience = "All customers" if m.audience == ALL_CUSTOMERS else (cohort.name if cohort else "—")
+                    rows.append(MessageRow(
+                        m.id, MessageText(m.id, m.name, m.subject, m.body, m.channel, m.send_offset_minutes, m.state),
+                        m.phase.name, audience, m.phase.planned_start + dt.timedelta(minutes=m.send_offset_minutes),
+                        m.approved_by, m.approved_at, counts[m.id]))
+        keep = self.message_id
+        self.messages.set_rows(rows)
+        fit_columns(self.list)
+        self.empty.setVisible(self.rollout_id is not None and not rows)
+        row = self.messages.row_of(keep) if keep is not None else -1
+        if row < 0 and rows:
+            row = next((i for i, r in enumerate(rows) if r.text.state in (MessageState.APPROVED,
+                                                                           MessageState.IN_REVIEW)), 0)
+        if row >= 0:
+            index = self.messages.index(row, 0)
+            if self.list.currentIndex().row() != row:
+                self.list.selectionModel().setCurrentIndex(
+                    index, QItemSelectionModel.SelectionFlag.ClearAndSelect | QItemSelectionModel.SelectionFlag.Rows)
+            self._show_message(rows[row])
+        else:
+            self._show_message(None)
+
+    def select_message(self, message_id: int) -> None:
+        row = self.messages.row_of(message_id)
+        self.list.selectionModel().setCurrentIndex(
+            self.messages.index(row, 0),
+            QItemSelectionModel.SelectionFlag.ClearAndSelect | QItemSelectionModel.SelectionFlag.Rows)
+
+    def _on_current(self, current: QModelIndex, _previous: QModelIndex) -> None:
+        if current.isValid() and self.messages.rows[current.row()].id != self.message_id:
+            self._show_message(self.messages.rows[current.row()])
+
+    def current_row(self) -> MessageRow | None:
+        row = self.messages.row_of(self.message_id) if self.message_id is not None else -1
+        return self.messages.rows[row] if row >= 0 else None
+
+    def _show_message(self, row: MessageRow | None) -> None:
+        changed = row is None or row.id != self.message_id
+        self.message_id = row.id if row is not None else None
+        self.editor.load(row.text if row is not None else None)
+        self._show_state(row)
+        if changed:
+            self.result.hide()
+            self.approval_note.hide()
+            self.audience = None
+        self._load_audience()
+        if row is None:
+            self.preview.set_accounts([])
+            self.preview.show_nothing("Choose a message above." if self.messages.rows else "No message to show.")
+        else:
+            self._schedule_preview()
+
+    def _show_state(self, row: MessageRow | None) -> None:
+        if row is None:
+            self.state_label.clear()
+            for button in (self.review_button, self.approve_button, self.draft_button, self.test_button):
+                button.setEnabled(False)
+            return
+        state = row.text.state
+        text = f"<b style='color:{STATE_COLORS.get(state, '#444')}'>{STATE_LABELS[state]}</b>"
+        if row.approved_by and state is not MessageState.DRAFT:
+            text += f" by {html.escape(row.approved_by)} on {local_text(row.approved_at)}"
+        self.state_label.setText(f"State: {text}")
+        self.review_button.setEnabled(state is MessageState.DRAFT)
+        self.approve_button.setEnabled(state is MessageState.IN_REVIEW)
+        self.draft_button.setEnabled(state in (MessageState.IN_REVIEW, MessageState.APPROVED))
+        self.test_button.setEnabled(True)
+
+    # --- audience and guards ------------------------------------------------------------------------------
+    @property
+    def audience_loading(self) -> bool:
+        return self._audience_task is not None
+
+    def _load_audience(self) -> None:
+        if self._audience_task is not None:
+            self._audience_task.cancel()
+            self._audience_task = None
+        workspace = self.document.workspace
+        if workspace is None or self.message_id is None:
+            self._show_audience(None)
+            return
+        self.counts.setText("Counting the audience…")
+        self._audience_task = run_task(load_audience, workspace, self.message_id,
+                                       on_done=self._audience_loaded, on_error=self._audience_failed)
+
+    def _audience_loaded(self, state: AudienceState | None) -> None:
+        self._audience_task = None
+        if state is not None and state.message_id != self.message_id:
+            return
+        self.audience = state
+        self._show_audience(state)
+
+    def _audience_failed(self, exc: BaseException) -> None:
+        self._audience_task = None
+        self.counts.setText(f"<span style='color:#b3261e'>Could not count the audience: {html.escape(str(exc))}"
+                            "</span>")
+
+    def _show_audience(self, state: AudienceState | None) -> None:
+        if state is None:
+            self.counts.setText("")
+            self.people.set_rows([])
+            self.people_note.clear()
+            self.uncertain.set_rows([])
+            self.uncertain_section.hide()
+            self._show_send(None)
+            return
+        c = state.counts
+        if state.snapshot_at is None:
+            snapshot = "<span style='color:#b3261e'>no flag snapshot yet: sync first</span>"
+        else:
+            snapshot = f"flag snapshot from {local_text(state.snapshot_at)} ({age_text(state.snapshot_at, utcnow())})"
+        no_address = (f"<br>{c['no_address']} with access have no contact e-mail" if c["no_address"] else "")
+        self.counts.setText(
+            f"<b>{c['in_cohort']}</b> accounts in the cohort, on the {snapshot}:<br>"
+            f"<span style='color:#1b7f3b'><b>{c['with_access']}</b> have access</span> · "
+            f"<span style='color:#b3261e'><b>{c['without_access']}</b> do not (not sent to)</span> · "
+            f"<b>{c['unpredictable']}</b> unpredictable{no_address}")
+        self.people.set_rows(state.lines)
+        fit_columns(self.people_view)
+        shown = {kind: sum(1 for line in state.lines if line.access == kind) for kind in
+                 ("has access", "unpredictable", "no access: not sent to")}
+        cut = shown["has access"] < c["with_access"] or shown["unpredictable"] < c["unpredictable"] or (
+            shown["no access: not sent to"] < c["without_access"])
+        self.people_note.setText(f"Showing the first {LISTED} of each kind." if cut else "")
+        self.people_note.setVisible(cut)
+        self.preview.set_accounts(state.preview_accounts, state.preview_note)
+        if state.problems and self.current_row() is not None and self.current_row().text.state in (
+                MessageState.DRAFT, MessageState.IN_REVIEW):
+            self.approval_note.setText("Before approval: " + "; ".join(state.problems[:5]))
+            self.approval_note.show()
+        self.uncertain.set_rows(state.uncertain)
+        self.uncertain_section.setVisible(bool(state.uncertain))
+        self._show_send(state)
+
+    def _show_send(self, state: AudienceState | None) -> None:
+        row = self.current_row()
+        sending = self._send_task is not None
+        if row is None or state is None:
+            self.send_button.setText("Send")
+            self.send_button.setEnabled(False)
+            self.blockers.hide()
+            return
+        pending = state.deliveries.get("pending", 0)
+        if row.text.state is MessageState.SENDING:
+            self.send_button.setText(f"Resume sending ({pending} pending)")
+        elif row.text.state in (MessageState.SENT, MessageState.PARTLY_FAILED):
+            self.send_button.setText(f"{STATE_LABELS[row.text.state]}: {state.deliveries.get('sent', 0)} delivered")
+        else:
+            self.send_button.setText(f"Send to {state.counts['reachable']} accounts with access")
+        if row.text.state in (MessageState.SENT, MessageState.PARTLY_FAILED):
+            self.send_button.setEnabled(False)
+            self.blockers.hide()
+            return
+        self.send_button.setEnabled(not state.blockers and not sending)
+        self.blockers.setText("<br>".join(f"• {html.escape(b.reason)}" for b in state.blockers))
+        self.blockers.setVisible(bool(state.blockers))
+        self.send_button.setToolTip("\n".join(b.reason for b in state.blockers))
+
+    # --- preview ------------------------------------------------------------------------------------------
+    def _schedule_preview(self) -> None:
+        self._preview_timer.start()
+
+    def render_now(self) -> None:
+        self._preview_timer.stop()
+        if self._preview_task is not None:
+            self._preview_task.cancel()
+            self._preview_task = None
+        workspace = self.document.workspace
+        account = self.preview.account_id()
+        if workspace is None or self.message_id is None:
+            return
+        if not account:
+            if self.audience is not None:
+                self.preview.show_nothing("Nobody in this cohort to preview as.")
+            return
+        subject, body, channel = self.editor.draft()
+        self._preview_task = run_task(render_preview, workspace, self.message_id, account, subject, body,
+                                      str(channel), on_done=lambda p: self._previewed(p, str(channel)),
+                                      on_error=self._preview_failed)
+
+    @property
+    def preview_loading(self) -> bool:
+        return self._preview_task is not None or self._preview_timer.isActive()
+
+    def _previewed(self, preview: Preview | None, channel: str) -> None:
+        self._preview_task = None
+        if preview is not None:
+            self.preview.show_preview(preview, channel)
+
+    def _preview_failed(self, exc: BaseException) -> None:
+        self._preview_task = None
+        self.preview.show_nothing(f"The preview failed: {html.escape(str(exc))}")
+
+    # --- approval -----------------------------------------------------------------------------------------
+    def _approval_step(self, step: str) -> None:
+        workspace = self.document.workspace
+        if workspace is None or self.message_id is None:
+            return
+        self.editor.commit()  # approve what is on screen, not an older text
+        by = journal.current_user()
+        try:
+            with workspace.transaction() as s:
+                message = s.get(Message, self.message_id)
+                if message is None:
+                    raise approval.ApprovalError("This message no longer exists.")
+                if step == "review":
+                    approval.submit_for_review(s, message, by=by)
+                elif step == "approve":
+                    approval.approve(s, message, by=by)
+                else:
+                    approval.return_to_draft(s, message, by=by, reason="changes requested")
+        except approval.ApprovalError as err:
+            self.approval_note.setText(html.escape(str(err)))
+            self.approval_note.show()
+            return
+        self.approval_note.hide()
+        self.document.changed.emit("message", self.message_id)
+        self.document.changed.emit("journal_entry", 0)
+
+    # --- sending ------------------------------------------------------------------------------------------
+    def confirm_send(self) -> None:
+        row, state = self.current_row(), self.audience
+        if row is None or state is None or state.blockers:
+            return
+        count = state.deliveries.get("pending", 0) if row.text.state is MessageState.SENDING else (
+            state.counts["reachable"])
+        box = QMessageBox(QMessageBox.Icon.Question, "Send the message?",
+                          f"Send “{row.text.name}” to {count} accounts with access?", parent=self)
+        box.setInformativeText(f"{state.counts['without_access']} accounts without access and "
+                               f"{state.counts['unpredictable']} unpredictable ones are left out. Access is "
+                               "checked again for each recipient as it goes.")
+        box.addButton(QMessageBox.StandardButton.Cancel)
+        box.addButton(f"Send to {count}", QMessageBox.ButtonRole.AcceptRole)
+        box.setWindowModality(Qt.WindowModality.WindowModal)
+        box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        box.accepted.connect(self.start_send)
+        box.finished.connect(lambda _r: setattr(self, "dialog", None))
+        self.dialog = box
+        box.open()
+
+    def start_send(self) -> None:
+        workspace = self.document.workspace
+        if workspace is None or self.message_id is None or self._send_task is not None:
+            return
+        stop = threading.Event()
+        message_id, by = self.message_id, journal.current_user()
+
+        def send(progress: Any, cancelled: Any) -> SendReport:
+            return send_message(workspace, message_id, by=by, progress=progress,
+                                cancelled=lambda: cancelled() or stop.is_set())
+
+        self._send_stop = stop
+        self.progress.setRange(0, 0)
+        self.progress.show()
+        self.cancel_button.setEnabled(True)
+        self.cancel_button.show()
+        self.result.hide()
+        self.send_button.setEnabled(False)
+        self._send_task = run_task(send, on_done=self._sent, on_error=self._send_failed,
+                                   on_progress=self._send_progressed)
+
+    @property
+    def sending(self) -> bool:
+        return self._send_task is not None
+
+    def cancel_send(self) -> None:
+        """Stop after the row being sent; the rest stay pending for the next send."""
+        if self._send_stop is not None:
+            self._send_stop.set()
+            self.cancel_button.setEnabled(False)
+            self.cancel_button.setText("Stopping…")
+
+    def _send_progressed(self, progress: SendProgress) -> None:
+        self.progress.setRange(0, max(progress.total, 1))
+        self.progress.setValue(progress.done)
+        self.progress.setToolTip(f"{progress.sent} sent, {progress.failed} failed, {progress.uncertain} uncertain")
+
+    def _send_ended(self) -> None:
+        self._send_task = None
+        self._send_stop = None
+        self.progress.hide()
+        self.cancel_button.hide()
+        self.cancel_button.setText("Cancel")
+
+    def _sent(self, report: SendReport) -> None:
+        self._send_ended()
+        self.last_report = report
+        self._show_result(report.summary(), ok=report.state is MessageState.SENT)
+        self._announce(report.message_id)
+
+    def _send_failed(self, exc: BaseException) -> None:
+        self._send_ended()
+        self._show_result(f"Not sent: {exc}", ok=False)
+        if self.message_id is not None:
+            self._announce(self.message_id)
+
+    def _show_result(self, text: str, *, ok: bool) -> None:
+        self.result.setText(text)
+        self.result.setStyleSheet("" if ok else PROBLEM_STYLE)
+        self.result.show()
+
+    def _announce(self, message_id: int) -> None:
+        self.document.changed.emit("delivery", message_id)
+        self.document.changed.emit("journal_entry", 0)
+
+    def resolve_uncertain(self, *, resend: bool) -> None:
+        workspace = self.document.workspace
+        if workspace is None or self.message_id is None:
+            return
+        chosen = sorted({self.uncertain.rows[i.row()].id for i in self.uncertain_view.selectionModel().selectedRows()})
+        decide = resend_uncertain if resend else drop_uncertain
+        with workspace.transaction() as s:
+            message = s.get(Message, self.message_id)
+            if message is None:
+                return
+            count = decide(s, message, chosen or None, by=journal.current_user())
+        self._show_result(f"{count} uncertain deliveries " + ("queued again: resume sending to send them."
+                                                               if resend else "dropped."), ok=True)
+        self._announce(self.message_id)
+
+    # --- a test to oneself --------------------------------------------------------------------------------
+    def open_test_dialog(self) -> SendTestDialog | None:
+        if self.message_id is None:
+            return None
+        self.editor.commit()
+        accounts = [(self.preview.preview_as.itemData(i), self.preview.preview_as.itemText(i))
+                    for i in range(self.preview.preview_as.count())]
+        dialog = SendTestDialog(accounts, self.preview.account_id(), self)
+        dialog.send_button.clicked.connect(lambda: self._send_test(dialog))
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        dialog.finished.connect(lambda _r: self._test_dialog_closed(dialog))
+        self.dialog = dialog
+        dialog.open()
+        return dialog
+
+    def _send_test(self, dialog: SendTestDialog) -> None:
+        workspace = self.document.workspace
+        account, to = dialog.account.currentData(), dialog.address.text().strip()
+        if workspace is None or self.message_id is None or not account:
+            return
+        message_id = self.message_id
+        dialog.send_button.setEnabled(False)
+        dialog.result.setText(f"Sending a test to {to}…")
+
+        def done(attempt: Any) -> None:
+            self._test_task = None
+            dialog.send_button.setEnabled(True)
+            dialog.result.setText(f"Test sent to {to}." if str(attempt.outcome) == "sent"
+                                  else f"The test was not sent: {attempt.detail}")
+            self.document.changed.emit("journal_entry", 0)
+
+        def failed(exc: BaseException) -> None:
+            self._test_task = None
+            dialog.send_button.setEnabled(True)
+            dialog.result.setText(f"The test was not sent: {exc}")
+
+        self._test_task = run_task(lambda _p, _c: send_test(workspace, message_id, account, to),
+                                   on_done=done, on_error=failed)
+
+    def _test_dialog_closed(self, dialog: SendTestDialog) -> None:
+        if self._test_task is not None:
+            self._test_task.cancel()
+            self._test_task = None
+        if self.dialog is dialog:
+            self.dialog = None
+
+    # --- shutting down ------------------------------------------------------------------------------------
+    def _cancel_all(self) -> None:
+        for task in (self._audience_task, self._preview_task, self._test_task):
+            if task is not None:
+                task.cancel()
+        if self._send_task is not None:
+            # The outbox keeps what was not sent pending; the next send resumes it.
+            if self._send_stop is not None:
+                self._send_stop.set()
+            self._send_task.cancel()
+            self._send_task.wait()
+            self._send_ended()
+        self._audience_task = self._preview_task = self._test_task = None
+        self.message_id = None
+        self.audience = None
