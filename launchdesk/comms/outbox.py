@@ -28,6 +28,8 @@ from typing import Any
 
 from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.orm import Session
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm.exc import StaleDataError
 
 from launchdesk import journal
 from launchdesk.access.lookup import evaluator_for
@@ -153,7 +155,13 @@ def send_message(
     """
     by = by or journal.current_user()
     cancelled = cancelled or (lambda: False)
-    report, connection = _prepare(workspace, message_id, by=by, now=now or utcnow())
+    try:
+        report, connection = _prepare(workspace, message_id, by=by, now=now or utcnow())
+    except (StaleDataError, IntegrityError):
+        # Someone else (another window, a teammate) started this send at the same moment and won the update of
+        # the message row. Their send is now in progress: join it as a resume. Rows are claimed one by one, so
+        # nobody gets a message twice.
+        report, connection = _prepare(workspace, message_id, by=by, now=now or utcnow())
     try:
         sender = sender_factory(connection, cancelled=cancelled)
     except SenderUnavailable as err:
@@ -179,7 +187,8 @@ def _prepare(workspace: Workspace, message_id: int, *, by: str, now: dt.datetime
                            rollout=message.phase.rollout_id, actor=by, details={"message": message.id})
     # The recovery above is kept even when the guards refuse: those rows are uncertain whatever happens next.
     with workspace.transaction() as s:
-        message = _message(s, message_id)
+        # Row lock (PostgreSQL): a second Send clicked at the same moment waits here, then finds it sending.
+        message = _message(s, message_id, lock=True)
         audience = compute_audience(s, message, now=now)
         blockers = send_blockers(s, message, audience, now=now)
         if blockers:
@@ -441,8 +450,8 @@ def _finish(workspace: Workspace, message_id: int, report: SendReport, by: str) 
                                     "totals": counts})
 
 
-def _message(s: Session, message_id: int) -> Message:
-    message = s.get(Message, message_id)
+def _message(s: Session, message_id: int, *, lock: bool = False) -> Message:
+    message = s.get(Message, message_id, with_for_update=lock or None, populate_existing=lock)
     if message is None:
         raise SendRefused(f"There is no message {message_id}.")
     return message
