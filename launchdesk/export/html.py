@@ -27,6 +27,13 @@ def when_text(moment: dt.datetime, zone: ZoneInfo) -> str:
     return f"{day_text(local.date())} {local:%H:%M}"
 
 
+def span_text(start: dt.datetime, end: dt.datetime, zone: ZoneInfo) -> str:
+    """Two days on the team's clock, the year said once when they share it: "Wed 14 Oct – Mon 19 Oct 2026"."""
+    first, last = start.astimezone(zone).date(), end.astimezone(zone).date()
+    head = day_text(first)
+    return f"{head[:-5] if first.year == last.year else head} – {day_text(last)}"
+
+
 def percent_text(value: float | None) -> str:
     return "—" if value is None else f"{value:g}%"
 
@@ -48,6 +55,10 @@ def _environment() -> Any:
     def when(context: Any, moment: dt.datetime) -> str:
         return when_text(moment, context["plan"].hours.zone)
 
+    @jinja2.pass_context
+    def span(context: Any, start: dt.datetime, end: dt.datetime) -> str:
+        return span_text(start, end, context["plan"].hours.zone)
+
     def age(moment: dt.datetime, now: dt.datetime) -> str:
         return format_duration(max(0.0, (now - moment).total_seconds()))
 
@@ -58,5 +69,6 @@ def _environment() -> Any:
         trim_blocks=True,
         lstrip_blocks=True,
     )
-    env.filters.update({"when": when, "day": day_text, "pct": percent_text, "count": lambda n: f"{n:,}", "age": age})
+    env.filters.update({"when": when, "span": span, "day": day_text, "pct": percent_text, "age": age,
+                        "count": lambda n: f"{n:,}"})
     return env

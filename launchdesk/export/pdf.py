@@ -27,7 +27,10 @@ from PySide6.QtGui import (
     QPageSize,
     QPainter,
     QPdfWriter,
+    QTextBlockFormat,
+    QTextCursor,
     QTextDocument,
+    QTextFormat,
 )
 
 from launchdesk import APP_NAME, __version__
@@ -44,6 +47,7 @@ HEADER_TOP = 30.0
 BODY_TOP = 62.0
 BODY_BOTTOM = 54.0  # from the page's bottom edge
 FOOTER_BOTTOM = 30.0
+KEEP_TOGETHER_MAX = 0.6  # a headed group longer than this share of a page may break across pages
 PAGE_SIZE_IDS = {"A4": QPageSize.PageSizeId.A4, "Letter": QPageSize.PageSizeId.Letter}
 RULE = QColor("#aab3c0")
 MUTED = QColor("#5a6473")
@@ -175,6 +179,32 @@ def _write(plan: PlanExport, options: ExportOptions, path: Path, author: str, re
     return len(pages)
 
 
+def _keep_headed_groups_together(document: QTextDocument) -> None:
+    """Move a heading to the next page when the page break would cut its group (the heading and what follows
+    it up to the next heading: a cohort, a decision with its gate snapshot) and the group fits on one page.
+
+    QTextDocument has no "keep together"; a page break before the heading's block is the tool it offers.
+    """
+    layout = document.documentLayout()
+    page = document.pageSize().height()
+    starts = []
+    block = document.begin()
+    while block.isValid():
+        if block.blockFormat().headingLevel() in (2, 3):
+            starts.append(block)
+        block = block.next()
+    for index, start in enumerate(starts):
+        top = layout.blockBoundingRect(start).top()
+        end = (layout.blockBoundingRect(starts[index + 1]).top() if index + 1 < len(starts)
+               else layout.documentSize().height())
+        first_page = int(top // page)
+        if first_page != int((end - 1) // page) and end - top <= page * KEEP_TOGETHER_MAX and top % page > 1:
+            keep = QTextBlockFormat()
+            keep.setPageBreakPolicy(QTextFormat.PageBreakFlag.PageBreak_AlwaysBefore)
+            QTextCursor(start).mergeBlockFormat(keep)
+            document.pageCount()  # lays the rest out again before the next group is measured
+
+
 def _orientation(landscape: bool) -> QPageLayout.Orientation:
     return QPageLayout.Orientation.Landscape if landscape else QPageLayout.Orientation.Portrait
 
@@ -226,6 +256,7 @@ class _Layout:
         document.setHtml(html)
         body = self.body(landscape=False)
         document.setPageSize(QSizeF(body.width() * self.k, body.height() * self.k))
+        _keep_headed_groups_together(document)
         return document
 
     def paint(self, painter: QPainter, page: _Page, number: int, total: int) -> None:

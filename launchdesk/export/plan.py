@@ -243,7 +243,7 @@ class MessageInfo:
 class FlagInfo:
     key: str
     environment: str
-    connection: str  # "Unleash (production), unleash at http://host:4242"
+    connection: str  # "via Unleash (production) at http://host:4242"
     last_sync: dt.datetime | None
     enabled: bool | None
     percentage: float | None
@@ -319,13 +319,12 @@ def read_plan(
     wanted = set(options.sections)
     phases = list(rollout.phases)
     plan.key_dates = _key_dates(phases, phase_now)
+    plan.phases = [_chart_phase(p, hours) for p in phases]  # the cover's overview and the timeline
     if "readiness" in wanted:
         plan.readiness = [(label, (getattr(rollout, name) or "").strip()) for name, label in READINESS_QUESTIONS]
         plan.kill_switch_tested_on = rollout.kill_switch_tested_on
     if "cohorts" in wanted:
         plan.cohorts = _cohorts(session, list(rollout.cohorts), cancelled)
-    if "timeline" in wanted:
-        plan.phases = [_chart_phase(p, hours) for p in phases]
     if "gates" in wanted:
         plan.gates = _gates(session, rollout, now)
     if "decisions" in wanted:
@@ -383,7 +382,9 @@ def _flag(session: Session, rollout: Rollout) -> FlagInfo | None:
     where = ""
     if connection is not None:
         url = public_url(connection.url)
-        where = f"{connection.name} ({connection.kind})" + (f" at {url}" if url else "")
+        kind = connection.kind.value
+        name = connection.name if kind in connection.name.lower() else f"{connection.name} ({kind.capitalize()})"
+        where = f"via {name}" + (f" at {url}" if url else "")
     snapshot = rollout_snapshot(session, rollout)
     summary = snapshot.access_summary if snapshot is not None else {}
     return FlagInfo(
@@ -486,18 +487,21 @@ def _decisions(session: Session, rollout: Rollout) -> list[DecisionInfo]:
     decisions = session.scalars(
         select(Decision).join(Phase).where(Phase.rollout_id == rollout.id).order_by(Decision.decided_at, Decision.id)
     )
+    units = {g.name: g.unit for g in rollout.gates}
     return [
         DecisionInfo(
             phase=d.phase.name, kind=DECISION_LABELS[d.kind], decided_by=d.decided_by, decided_at=d.decided_at,
-            reason=d.reason, overridden=d.overridden, snapshot=tuple(_snapshot_line(s) for s in d.gate_snapshot),
+            reason=d.reason, overridden=d.overridden,
+            snapshot=tuple(_snapshot_line(s, units) for s in d.gate_snapshot),
         )
         for d in decisions
     ]
 
 
-def _snapshot_line(entry: dict[str, Any]) -> SnapshotLine:
-    """A frozen gate value as a decision kept it; older snapshots lack ``display`` and ``unit``."""
-    unit = entry.get("unit", "")
+def _snapshot_line(entry: dict[str, Any], units: dict[str, str]) -> SnapshotLine:
+    """A frozen gate value as a decision kept it; older snapshots lack ``display`` and ``unit``, so the gate's
+    unit of today stands in when the gate still exists."""
+    unit = entry.get("unit", units.get(str(entry.get("gate")), ""))
     value = entry.get("display") or format_value(entry.get("value"), unit)
     threshold = entry.get("threshold")
     rule = f"{entry.get('comparison', '')} {format_value(threshold, unit) if threshold is not None else '?'}"
