@@ -135,5 +135,5 @@ class MessagePreview(QWidget):
 def problems_text(problems: list[Problem]) -> str:
     """Template problems as rich text, one per line, each with its part and line."""
     lines = [f"<b>{html.escape(p.part.capitalize())}{f', line {p.line}' if p.line else ''}:</b> "
-             f"{html.escape(p.message)}" for p in problems]
+             f"{html.escape(p.message, quote=False)}" for p in problems]
     return "The template cannot be rendered:<br>" + "<br>".join(lines)

@@ -210,6 +210,7 @@ class MessagesPage(RolloutPage):
         self.audience: AudienceState | None = None
         self.last_report: SendReport | None = None
         self.dialog: QWidget | None = None
+        self.confirm_button: QPushButton | None = None
         self._audience_task: TaskHandle | None = None
         self._preview_task: TaskHandle | None = None
         self._send_task: TaskHandle | None = None
@@ -625,10 +626,10 @@ class MessagesPage(RolloutPage):
                                f"{state.counts['unpredictable']} unpredictable ones are left out. Access is "
                                "checked again for each recipient as it goes.")
         box.addButton(QMessageBox.StandardButton.Cancel)
-        box.addButton(f"Send to {count}", QMessageBox.ButtonRole.AcceptRole)
+        self.confirm_button = box.addButton(f"Send to {count}", QMessageBox.ButtonRole.AcceptRole)
+        self.confirm_button.clicked.connect(self.start_send)
         box.setWindowModality(Qt.WindowModality.WindowModal)
         box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
-        box.accepted.connect(self.start_send)
         box.finished.connect(lambda _r: setattr(self, "dialog", None))
         self.dialog = box
         box.open()
