@@ -394,7 +394,8 @@ def test_an_export_needs_a_section_and_reports_a_bad_folder(window: Any, qtbot, 
     dialog.section_boxes["gates"].setChecked(True)
     dialog.path.setText(str(tmp_path / "missing folder" / "plan.pdf"))
     dialog.export_button.click()
-    assert "does not exist" in dialog.status.text() and dialog.task is None
+    qtbot.waitUntil(lambda: "does not exist" in dialog.status.text(), timeout=30_000)
+    assert dialog.task is None and dialog.export_button.isEnabled() and not dialog.progress.isVisible()
 
 
 def test_closing_the_workspace_closes_the_dialog(window: Any, qtbot) -> None:  # type: ignore[no-untyped-def]

@@ -134,7 +134,10 @@ def write_plan_pdf(
     if not isinstance(QCoreApplication.instance(), QGuiApplication):
         raise ExportError("The PDF export needs a QGuiApplication (see ensure_gui_application).")
     target = Path(path)
+    if not target.parent.is_dir():
+        raise ExportError(f"The folder {target.parent} does not exist.")
     partial = target.with_name(f".{target.name}.part")
+    partial.touch()  # a folder that cannot be written to fails here, with the reason, before any work
     try:
         pages = _write(plan, options, partial, author, progress or (lambda _p: None), cancelled or (lambda: False))
         os.replace(partial, target)

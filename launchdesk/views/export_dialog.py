@@ -152,9 +152,6 @@ class ExportPlanDialog(QDialog):
         except ExportError as exc:
             self.status.setText(str(exc))
             return
-        if not path.parent.is_dir():
-            self.status.setText(f"The folder {path.parent} does not exist.")
-            return
         self.progress.setValue(0)
         self.progress.show()
         self.status.setText("Reading the plan…")
