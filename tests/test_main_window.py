@@ -93,7 +93,8 @@ def test_every_page_shows_the_selected_rollouts_rows(window: MainWindow, qtbot, 
     checklist_page, gates_page, messages_page = window.pages[1], window.pages[2], window.pages[3]
     assert len(checklist_page.shown_items()) == checklist > 0  # every role: a fresh window remembers none
     assert [gates_page.gates.index(i, 0).data() for i in range(gates_page.gates.rowCount())] == gates
-    assert messages_page.model.rowCount() == messages > 0
+    assert messages_page.messages.rowCount() == messages > 0
+    qtbot.waitUntil(lambda: not messages_page.audience_loading and not messages_page.preview_loading)
     qtbot.waitUntil(lambda: window.journal_page.model.rowCount() > 0 and not window.journal_page.model.loading)
     summaries = [window.journal_page.model.index(i, 3).data() for i in range(window.journal_page.model.rowCount())]
     assert any("Workflow Automations" in s for s in summaries)
