@@ -160,3 +160,8 @@ def test_team_settings_refuse_what_cannot_work(window: MainWindow, demo_workspac
     with open_workspace(demo_workspace) as ws, ws.session() as session:
         assert session.get(Setting, "team.timezone").value == "Europe/Berlin"
         assert session.scalar(select(Phase.id).limit(1)) is not None
+
+
+def test_ok_on_untouched_team_settings_changes_nothing(window: MainWindow):
+    ok(window.team_settings_action.open_dialog())
+    assert window.document.undo_stack.count() == 0

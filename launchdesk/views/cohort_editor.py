@@ -305,7 +305,7 @@ class CohortsPage(RolloutPage):
         self._count_timer.setSingleShot(True)
         self._count_timer.setInterval(COUNT_DELAY_MS)
         self._count_timer.timeout.connect(self.count_now)
-        document.workspace_replaced.connect(self._stop_counting)
+        document.workspace_replaced.connect(self._forget_workspace)
         self._show_cohort(None)
 
     # --- loading ---------------------------------------------------------------------------------------------
@@ -391,6 +391,11 @@ class CohortsPage(RolloutPage):
         self.count_label.setText("Counting the matching accounts…")
         self.counting = run_task(_count_accounts, workspace, rules, on_done=self._counted,
                                  on_error=self._count_failed, on_progress=self._count_progress)
+
+    def _forget_workspace(self) -> None:
+        self._stop_counting()
+        self.rule.attributes = {}  # the next workspace's accounts have their own attributes
+        self.counts = {}
 
     @property
     def count_pending(self) -> bool:

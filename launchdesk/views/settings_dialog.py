@@ -209,7 +209,9 @@ class TeamSettingsDialog(QDialog):
             return
         timezone = self.timezone.currentText().strip()
         hours, people = self.hours(), self.team()
-        if (timezone, hours, people) != self.saved:
+        saved_timezone, saved_hours, saved_people = self.saved
+        # Unset settings read as their defaults: OK on an untouched dialog writes nothing.
+        if (timezone, hours, people) != (saved_timezone or DEFAULT_TIMEZONE, saved_hours or DEFAULT_HOURS, saved_people):
             self.document.undo_stack.push(EditTeamSettings(self.document, timezone, hours, people))
         role = self.my_role.currentData()
         mine = None if role == "all" else Role(role)
