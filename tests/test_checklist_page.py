@@ -271,3 +271,15 @@ def test_preparation_items_keep_their_odd_offsets(page: ChecklistPage):
     other = next(m for m in page.model.roots[1].children if m.title == "Other times")
     assert [n.when for n in other.children] == ["48 h after", "3 days after"]
     assert PhaseKind.PREPARATION  # the grouping above is the preparation phase's own
+
+
+def test_a_tick_on_an_item_deleted_elsewhere_is_refused_with_a_reason(page: ChecklistPage, document, demo_workspace,
+                                                                       qtbot):
+    item = next(i for i in page.items if not i.done)
+    index = item_index(page, item.id)
+    with open_workspace(demo_workspace) as ws, ws.transaction() as session:  # another window deletes it
+        session.delete(session.get(ChecklistItem, item.id))
+    with qtbot.waitSignal(document.edit_failed) as failed:
+        assert not page.proxy.setData(index, Qt.CheckState.Checked.value, Qt.ItemDataRole.CheckStateRole)
+    assert "no longer exists" in failed.args[0]
+    assert document.undo_stack.count() == 0  # nothing to undo: nothing was saved
