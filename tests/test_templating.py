@@ -165,3 +165,18 @@ def test_values_some_accounts_lack_are_listed_before_approval_with_counts(world)
         fine = "Your manager {{ account.attributes.csm | default('your account team') }} will call."
         assert cohort_problems(s, message, body=fine) == []
         assert s.get(Message, world.message_id).body != body  # checking never saves the editor's text
+
+
+@pytest.mark.parametrize("link", ["[{{ cohort.name }}](https://help.example/x)",  # values in text only
+                                  "[{{ cohort.name }}](https://help.example/{{ account.id }})"])  # and in a link
+def test_values_go_into_the_shared_rendering_exactly_where_markdown_would_put_them(link):
+    from markdown_it import MarkdownIt
+
+    body = ("# {{ feature.name }} for {{ account.name }}\n\n- *{{ contact.first_name }}*, see `{{ account.id }}`\n"
+            f"- {link}\n\n> {{{{ phase.name }}}}\n\n```\n{{{{ account.name }}}}\n```\n")
+    compiled = CompiledMessage("s", body)
+    for name in ("Acme", "Globex", "Initech"):
+        rendered = compiled.render(variables(name))
+        expected = MarkdownIt("commonmark", {"html": False}).render(rendered.plain)
+        assert rendered.html.split("<body>\n")[1].removesuffix("</body></html>\n") == expected
+        assert f"<h1>Smart inbox for {name}</h1>" in rendered.html

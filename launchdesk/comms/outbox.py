@@ -26,7 +26,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import bindparam, func, select, update
+from sqlalchemy import bindparam, func, or_, select, update
 from sqlalchemy.orm import Session
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm.exc import StaleDataError
@@ -208,10 +208,16 @@ def _prepare(workspace: Workspace, message_id: int, *, by: str, now: dt.datetime
 
 
 def _queue(session: Session, message: Message, account_ids: list[int], connection: Connection) -> int:
-    """Write one pending row per recipient: each contact of an account for e-mail, the account otherwise."""
-    rows: list[dict[str, Any]] = []
+    """Write one pending row per recipient: each contact of an account for e-mail, the account otherwise.
+
+    Written a chunk at a time (in the caller's one transaction), so the rows never pile up in memory, where
+    they would outlive young garbage collections and bring on a full one, which pauses every thread.
+    """
     now = utcnow()
     new_key = delivery_keys(connection)
+    # One row per recipient: an address shared by two accounts gets the message once (the first account's).
+    taken = set(session.scalars(select(Delivery.recipient).where(Delivery.message_id == message.id)))
+    queued = 0
     for start in range(0, len(account_ids), BATCH):
         chunk = account_ids[start:start + BATCH]
         if message.channel is Channel.EMAIL:
@@ -220,22 +226,19 @@ def _queue(session: Session, message: Message, account_ids: list[int], connectio
                 .order_by(_C.c.account_id, _C.c.position)
             ).all()
         else:
-            recipients = [(i, key) for i, key in session.execute(
-                select(_A.c.id, _A.c.account_key).where(_A.c.id.in_(chunk)).order_by(_A.c.id))]
+            recipients = session.execute(
+                select(_A.c.id, _A.c.account_key).where(_A.c.id.in_(chunk)).order_by(_A.c.id)).all()
+        rows = []
         for account_id, recipient in recipients:
-            rows.append({"message_id": message.id, "account_id": account_id, "recipient": recipient,
-                         "state": DeliveryState.PENDING, "attempts": 0, "last_error": "", "queued_at": now,
-                         "provider_message_id": new_key()})
-    # One row per recipient: an address shared by two accounts gets the message once (the first account's).
-    taken = set(session.scalars(select(Delivery.recipient).where(Delivery.message_id == message.id)))
-    fresh = []
-    for row in rows:
-        if row["recipient"] not in taken:
-            taken.add(row["recipient"])
-            fresh.append(row)
-    if fresh:
-        session.execute(_D.insert(), fresh)
-    return len(fresh)
+            if recipient not in taken:
+                taken.add(recipient)
+                rows.append({"message_id": message.id, "account_id": account_id, "recipient": recipient,
+                             "state": DeliveryState.PENDING, "attempts": 0, "last_error": "", "queued_at": now,
+                             "provider_message_id": new_key()})
+        if rows:
+            session.execute(_D.insert(), rows)
+            queued += len(rows)
+    return queued
 
 
 def _send_rows(
@@ -364,8 +367,9 @@ class _RowWriter:
     CLAIM = (update(_D).where(_D.c.id == bindparam("row"), _D.c.state == DeliveryState.PENDING)
              .values(state=DeliveryState.SENDING, attempts=_D.c.attempts + 1))
     # What the server said (sent, failed) wins over an "uncertain" another process may have set meanwhile.
+    # (or_, not in_: a list parameter would be re-expanded on every execution.)
     ANSWERED = (update(_D).where(_D.c.id == bindparam("row"),
-                                 _D.c.state.in_([DeliveryState.SENDING, DeliveryState.UNCERTAIN]))
+                                 or_(_D.c.state == DeliveryState.SENDING, _D.c.state == DeliveryState.UNCERTAIN))
                 .values(state=_state, last_error=bindparam("error"), sent_at=bindparam("at")))
     UNANSWERED = (update(_D).where(_D.c.id == bindparam("row"), _D.c.state == DeliveryState.SENDING)
                   .values(state=_state, last_error=bindparam("error")))

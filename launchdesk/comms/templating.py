@@ -13,10 +13,12 @@ in a customer's e-mail. The body is Markdown (CommonMark, raw HTML off) rendered
   control characters, so they are written as ``&amp;``, ``&lt;``, ``&gt;``, which Slack shows as the plain
   characters (an account name cannot ping ``<!channel>``). Nothing is HTML-escaped there.
 
-How: for HTML and Slack the template is rendered with a marker in place of each value, the Markdown of that
-marked text is parsed once (recipients whose template takes the same branches share it), and the values go
-into the parsed text afterwards, where the renderer escapes them. Parsing Markdown costs ten times the Jinja
-render, so a send to thousands of recipients parses a handful of times, not thousands.
+How: the template is rendered with a marker in place of each value; the plain text is that with the values
+put back. The Markdown of the marked text is parsed and rendered once (recipients whose template takes the
+same branches share it), and each recipient's values then replace the markers, escaped for HTML or Slack as
+the renderer escapes text; a value used as a link target goes through the parsed tokens instead, so it is
+normalised and checked per recipient. Markdown costs ten times the Jinja render, so a send to thousands of
+recipients parses and renders it a handful of times, not thousands.
 
 Jinja2 and markdown-it are imported when a template is first compiled, never at application start-up.
 """
@@ -78,6 +80,20 @@ def formats_for(channel: str) -> frozenset[str]:
 
 
 @dataclass
+class _Shape:
+    """One marked body (one path through the template's branches), parsed once.
+
+    ``html`` and ``slack`` are rendered with the markers in them, ready for the values, unless a marker sits
+    in a link target: a link made from a value is normalised and checked per recipient from the tokens.
+    """
+
+    tokens: list[Any]
+    marked: set[int]  # ids of the tokens that hold a marker, or whose children do
+    html: str | None
+    slack: str | None
+
+
+@dataclass
 class CompiledMessage:
     """A message's subject and body compiled once, then rendered for each recipient.
 
@@ -90,24 +106,20 @@ class CompiledMessage:
     body_source: str
     formats: frozenset[str] = frozenset({"html", "plain"})
     _subject: Any = field(default=None, repr=False)
-    _plain: Any = field(default=None, repr=False)
     _marked: Any = field(default=None, repr=False)
     _marker: re.Pattern[str] = field(default=re.compile("$^"), repr=False)
-    _parsed: OrderedDict[str, tuple[list[Any], set[int]]] = field(default_factory=OrderedDict, repr=False)
+    _shapes: OrderedDict[str, _Shape] = field(default_factory=OrderedDict, repr=False)
 
     def __post_init__(self) -> None:
         problems = check_template(self.subject_source, self.body_source)
         if problems:
             raise TemplateRefused(problems)
-        env = _environment()
-        self._subject = env.from_string(self.subject_source)
-        self._plain = env.from_string(self.body_source)
-        if self.formats & {"html", "slack"}:
-            # Letters and digits only, so Markdown leaves the marker alone in text and link targets alike.
-            nonce = "".join(secrets.choice(string.ascii_lowercase) for _ in range(12))
-            self._marker = re.compile(rf"ldv{nonce}(\d+)x")
-            self._marked = _marking_environment().from_string(self.body_source)
-            self._marked.globals = {**self._marked.globals, "_ld_nonce": f"ldv{nonce}"}
+        self._subject = _environment().from_string(self.subject_source)
+        # Letters and digits only, so Markdown leaves the marker alone in text and link targets alike.
+        nonce = "".join(secrets.choice(string.ascii_lowercase) for _ in range(12))
+        self._marker = re.compile(rf"ldv{nonce}(\d+)x")
+        self._marked = _marking_environment().from_string(self.body_source)
+        self._marked.globals = {**self._marked.globals, "_ld_nonce": f"ldv{nonce}"}
 
     def render(self, variables: Mapping[str, Any]) -> Rendered:
         """Render for one recipient; TemplateRefused (with the line) on a sandbox violation or a missing value."""
@@ -115,29 +127,40 @@ class CompiledMessage:
         if _LINE_BREAKS.search(subject):
             raise TemplateRefused([Problem("subject", None, "the subject would contain a line break, which is "
                                            "not allowed in an e-mail header")])
-        plain = _run(self._plain, variables, "body").strip() + "\n"
+        values: list[str] = []
+        source = _run(self._marked, {**variables, "_ld_values": values}, "body")
+        marker = self._marker
+        plain = marker.sub(lambda m: values[int(m[1])], source).strip() + "\n"
         html = slack = ""
-        if self._marked is not None:
-            values: list[str] = []
-            source = _run(self._marked, {**variables, "_ld_values": values}, "body")
-            tokens, marked = self._tokens(source)
-            tokens = self._fill(tokens, marked, values)
-            if "html" in self.formats:
-                md = _markdown()
-                html = _html_document(subject, md.renderer.render(tokens, md.options, {}))
-            if "slack" in self.formats:
-                slack = _slack_text(tokens)
+        shape = self._shape(source)
+        if shape.html is None or shape.slack is None:
+            tokens = self._fill(shape.tokens, shape.marked, values)
+            md = _markdown()
+            body_html = md.renderer.render(tokens, md.options, {}) if "html" in self.formats else ""
+            slack = _slack_text(tokens) if "slack" in self.formats else ""
+        else:
+            from markdown_it.common.utils import escapeHtml
+
+            body_html = marker.sub(lambda m: escapeHtml(values[int(m[1])]), shape.html)
+            slack = marker.sub(lambda m: _slack_escape(values[int(m[1])]), shape.slack)
+        if "html" in self.formats:
+            html = _html_document(subject, body_html)
         return Rendered(subject=subject, plain=plain, html=html, slack=slack)
 
-    def _tokens(self, source: str) -> tuple[list[Any], set[int]]:
-        """The parse of a marked body and the ids of the tokens that hold a marker (or whose children do)."""
-        parsed = self._parsed.get(source)
-        if parsed is None:
+    def _shape(self, source: str) -> _Shape:
+        shape = self._shapes.get(source)
+        if shape is None:
             tokens = _markdown().parse(source)
-            parsed = self._parsed[source] = (tokens, self._marked_ids(tokens))
-            if len(self._parsed) > _PARSED_SHAPES:
-                self._parsed.popitem(last=False)
-        return parsed
+            marked = self._marked_ids(tokens)
+            html = slack = None
+            if not self._marker_in_link(tokens):
+                md = _markdown()
+                html = md.renderer.render(tokens, md.options, {}) if "html" in self.formats else ""
+                slack = _slack_text(tokens) if "slack" in self.formats else ""
+            shape = self._shapes[source] = _Shape(tokens, marked, html, slack)
+            if len(self._shapes) > _PARSED_SHAPES:
+                self._shapes.popitem(last=False)
+        return shape
 
     def _marked_ids(self, tokens: list[Any]) -> set[int]:
         found: set[int] = set()
@@ -147,6 +170,16 @@ class CompiledMessage:
             if inner or any(self._marker.search(t) for t in texts):
                 found |= inner | {id(token)}
         return found
+
+    def _marker_in_link(self, tokens: list[Any]) -> bool:
+        """Whether a value would end up where it is more than text: a link target, or a code block's language."""
+        for token in tokens:
+            places = [token.info, *(str(token.attrs.get(k, "")) for k in ("href", "src") if token.attrs)]
+            if any(self._marker.search(p) for p in places):
+                return True
+            if token.children and self._marker_in_link(token.children):
+                return True
+        return False
 
     def _fill(self, tokens: list[Any], marked: set[int], values: list[str], line: int | None = None) -> list[Any]:
         """Copies of the marked tokens with each marker replaced by its value (the shared parse is untouched)."""
@@ -163,6 +196,7 @@ class CompiledMessage:
             if token.children:
                 token.children = self._fill(token.children, marked, values, line)
             token.content = put(token.content)
+            token.info = put(token.info)
             if token.attrs:
                 attrs = {k: put(v) if isinstance(v, str) else v for k, v in token.attrs.items()}
                 for key in ("href", "src"):
