@@ -7,7 +7,6 @@ export paints with QtGui on an offscreen QGuiApplication made here when none is 
 from __future__ import annotations
 
 import argparse
-import sys
 
 from launchdesk.cli import WORKSPACE, CommandError, _open, arg, command
 from launchdesk.export import PAGE_SIZES, SECTIONS
@@ -34,7 +33,7 @@ def _sections(text: str) -> list[str]:
 )
 def export(args: argparse.Namespace) -> int:
     from launchdesk.cli_access import _rollout
-    from launchdesk.export.pdf import ExportCancelled, ensure_gui_application, export_plan
+    from launchdesk.export.pdf import ensure_gui_application, export_plan
     from launchdesk.export.plan import ExportError, ExportOptions
 
     sections = tuple(name for group in args.sections for name in group) if args.sections else SECTIONS
@@ -48,7 +47,7 @@ def export(args: argparse.Namespace) -> int:
             rollout_id = _rollout(session, args.rollout).id
         try:
             result = export_plan(workspace, rollout_id, args.pdf, options)
-        except (ExportError, ExportCancelled) as exc:
-            raise CommandError(str(exc) or "The export was cancelled.") from None
-    print(f"Wrote {result.path} ({result.pages} page{'s' if result.pages != 1 else ''}).", file=sys.stdout)
+        except ExportError as exc:
+            raise CommandError(str(exc)) from None
+    print(f"Wrote {result.path} ({result.pages} page{'s' if result.pages != 1 else ''}).")
     return 0

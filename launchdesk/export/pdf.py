@@ -37,6 +37,8 @@ from launchdesk import APP_NAME, __version__
 from launchdesk.export.chart import ChartTile, TimelineChart
 from launchdesk.export.html import render_section, stylesheet, when_text
 from launchdesk.export.plan import SECTION_TITLES, ExportError, ExportOptions, PlanExport, read_plan
+from launchdesk.journal import current_user
+from launchdesk.models import Rollout, utcnow
 from launchdesk.workspace import Workspace
 
 RESOLUTION = 600  # dots per inch of the PDF's coordinate space; text and lines are vectors at any zoom
@@ -103,9 +105,6 @@ def export_plan(
     cancelled: Callable[[], bool] | None = None,
 ) -> ExportResult:
     """Write the rollout's plan to ``path``; safe to run in a worker thread (it opens its own session)."""
-    from launchdesk.journal import current_user
-    from launchdesk.models import Rollout, utcnow
-
     options = options or ExportOptions()
     cancelled = cancelled or (lambda: False)
     report = progress or (lambda _p: None)
@@ -117,7 +116,7 @@ def export_plan(
         plan = read_plan(session, rollout, options, now=now or utcnow(), cancelled=cancelled)
         author = rollout.owner.strip() or current_user()
     if cancelled():
-        raise ExportCancelled()
+        raise ExportCancelled("The export was cancelled; nothing was written.")
     return write_plan_pdf(plan, options, path, author=author, progress=report, cancelled=cancelled)
 
 
@@ -167,7 +166,7 @@ def _write(plan: PlanExport, options: ExportOptions, path: Path, author: str, re
             raise OSError("The PDF file could not be opened for writing.")
         for number, page in enumerate(pages, start=1):
             if cancelled():
-                raise ExportCancelled()
+                raise ExportCancelled("The export was cancelled; nothing was written.")
             if number > 1:
                 writer.setPageOrientation(_orientation(page.landscape))
                 writer.newPage()

@@ -18,7 +18,10 @@ from urllib.parse import urlsplit, urlunsplit
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from launchdesk.access.evaluate import iter_account_chunks
+from launchdesk.access.sync import current_phase, rollout_snapshot
 from launchdesk.export import PAGE_SIZES, SECTIONS
+from launchdesk.metrics.evaluate import gate_results
 from launchdesk.models import (
     Account,
     Cohort,
@@ -28,7 +31,6 @@ from launchdesk.models import (
     DeliveryState,
     Gate,
     GateOutcome,
-    Message,
     MessageState,
     Phase,
     PhaseKind,
@@ -39,6 +41,7 @@ from launchdesk.models import (
 )
 from launchdesk.planning.business_hours import BusinessHours, BusinessHoursError, team_business_hours
 from launchdesk.planning.checklists import ROLE_LABELS, describe_offset, load_items
+from launchdesk.planning.cohort_rules import matches
 from launchdesk.planning.gates import format_duration, format_value
 from launchdesk.planning.readiness import READINESS_QUESTIONS
 
@@ -273,7 +276,6 @@ class PlanExport:
     decisions: list[DecisionInfo] = field(default_factory=list)
     checklists: list[PhaseChecklist] = field(default_factory=list)
     messages: list[MessageInfo] = field(default_factory=list)
-    message_bodies: bool = False
 
     @property
     def zone_name(self) -> str:
@@ -297,8 +299,6 @@ def read_plan(
     cancelled: Callable[[], bool] = lambda: False,
 ) -> PlanExport:
     """Read what ``options`` ask for about ``rollout``; sections left out are not read at all."""
-    from launchdesk.access.sync import current_phase
-
     try:
         hours = team_business_hours(session)
     except BusinessHoursError:
@@ -314,7 +314,6 @@ def read_plan(
         generated_at=now,
         hours=hours,
         flag=_flag(session, rollout),
-        message_bodies=options.message_bodies,
     )
     wanted = set(options.sections)
     phases = list(rollout.phases)
@@ -374,8 +373,6 @@ def public_url(url: str) -> str:
 
 
 def _flag(session: Session, rollout: Rollout) -> FlagInfo | None:
-    from launchdesk.access.sync import rollout_snapshot
-
     if not rollout.flag_key:
         return None
     connection = rollout.flag_connection
@@ -419,9 +416,6 @@ def _key_dates(phases: Sequence[Phase], phase_now: Phase | None) -> list[KeyDate
 
 def _cohorts(session: Session, cohorts: list[Cohort], cancelled: Callable[[], bool]) -> list[CohortInfo]:
     """Each cohort with the accounts its rule matches, counted in one pass over the accounts."""
-    from launchdesk.access.evaluate import iter_account_chunks
-    from launchdesk.planning.cohort_rules import matches
-
     counts = Counter[int]()
     examples: dict[int, list[int]] = {c.id: [] for c in cohorts}
     for chunk in iter_account_chunks(session):
@@ -460,8 +454,6 @@ def _chart_phase(phase: Phase, hours: BusinessHours) -> ChartPhase:
 
 
 def _gates(session: Session, rollout: Rollout, now: dt.datetime) -> list[GateInfo]:
-    from launchdesk.metrics.evaluate import gate_results
-
     gates: dict[int, Gate] = {g.id: g for g in rollout.gates}
     infos = []
     for result in gate_results(session, rollout, now=now):
