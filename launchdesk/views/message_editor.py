@@ -37,6 +37,7 @@ class EditMessageField(EditFieldCommand):
         "body": "body",
         "channel": "channel",
         "send_offset_minutes": "send offset",
+        "sender_connection_id": "sending connection",
     }
 
     def describe(self, row: Any) -> str:
@@ -57,6 +58,7 @@ class MessageText:
     channel: Channel
     send_offset_minutes: int
     state: MessageState
+    sender_connection_id: int | None = None
 
 
 class MessageEditor(QWidget):
@@ -100,7 +102,7 @@ class MessageEditor(QWidget):
         self.subject.textEdited.connect(self._typed)
         self.body.textChanged.connect(self._body_changed)
         self.subject.editingFinished.connect(self.commit)
-        self.channel.activated.connect(lambda _i: self._save("channel", self.channel.currentData()))
+        self.channel.activated.connect(lambda _i: self.save("channel", self.channel.currentData()))
         self.offset.valueChanged.connect(self._offset_changed)
         self._loading = False
         self.load(None)
@@ -150,9 +152,9 @@ class MessageEditor(QWidget):
             return
         subject, body, _channel = self.draft()
         if subject != message.subject:
-            self._save("subject", subject)
+            self.save("subject", subject)
         if body != message.body:
-            self._save("body", body)
+            self.save("body", body)
 
     def _typed(self, _text: str = "") -> None:
         if self._loading or self.message is None:
@@ -165,9 +167,10 @@ class MessageEditor(QWidget):
 
     def _offset_changed(self, minutes: int) -> None:
         if not self._loading:
-            self._save("send_offset_minutes", minutes)
+            self.save("send_offset_minutes", minutes)
 
-    def _save(self, field: str, value: Any) -> None:
+    def save(self, field: str, value: Any) -> None:
+        """Save one field of the message as an undo step (merged with the previous edit of that field)."""
         message = self.message
         if message is None or self._loading or getattr(message, field) == value:
             return

@@ -43,11 +43,12 @@ class MessagePreview(QWidget):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.preview_as = QComboBox()
-        self.preview_as.setMinimumContentsLength(18)
+        self.preview_as.setMinimumContentsLength(12)
         self.preview_as.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
         self.preview_as.currentIndexChanged.connect(self._on_account)
         self.recipient = QLabel()
         self.recipient.setTextFormat(Qt.TextFormat.RichText)
+        self.recipient.setWordWrap(True)
         self.recipient.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.subject = QLabel()
         self.subject.setWordWrap(True)

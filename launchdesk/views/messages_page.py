@@ -16,6 +16,7 @@ from typing import Any
 from PySide6.QtCore import QItemSelectionModel, QModelIndex, Qt, QTimer
 from PySide6.QtWidgets import (
     QAbstractItemView,
+    QComboBox,
     QDialog,
     QDialogButtonBox,
     QFormLayout,
@@ -36,9 +37,19 @@ from launchdesk import journal
 from launchdesk.comms import approval
 from launchdesk.comms.audience import ALL_CUSTOMERS, AudienceAccount, audience_accounts, compute_audience, message_cohort
 from launchdesk.comms.compose import Preview, cohort_problems, preview_message
-from launchdesk.comms.guards import Blocker, send_blockers
+from launchdesk.comms.guards import SENDER_KINDS, Blocker, freshness, send_blockers
 from launchdesk.comms.outbox import SendProgress, SendReport, drop_uncertain, resend_uncertain, send_message, send_test
-from launchdesk.models import Account, Delivery, DeliveryState, Message, MessageState, Phase, utcnow
+from launchdesk.models import (
+    Account,
+    Connection,
+    ConnectionKind,
+    Delivery,
+    DeliveryState,
+    Message,
+    MessageState,
+    Phase,
+    utcnow,
+)
 from launchdesk.views.document import WorkspaceDocument
 from launchdesk.views.item_models import Column, RecordTableModel, local_text
 from launchdesk.views.message_editor import CHANNEL_LABELS, MessageEditor, MessageText
@@ -50,6 +61,7 @@ from launchdesk.views.widgets import fit_columns, table_view
 PREVIEW_AFTER_MS = 200  # typing pauses this long before the preview renders again
 LISTED = 200  # accounts of each kind shown in the audience list
 PREVIEW_ACCOUNTS = 8  # accounts offered in "Preview as"
+AGE_CHECK_MS = 30_000  # how often the snapshot's age is looked at again
 STATE_LABELS = {
     MessageState.DRAFT: "Draft",
     MessageState.IN_REVIEW: "In review",
@@ -108,6 +120,7 @@ class AudienceState:
     problems: list[str]
     deliveries: dict[str, int]
     uncertain: list[UncertainLine] = field(default_factory=list)
+    freshness: dt.timedelta = dt.timedelta(minutes=15)  # how old the snapshot may get before a send is blocked
 
 
 def _lines(accounts: list[AudienceAccount], access: str, start: int) -> list[AudienceLine]:
@@ -144,7 +157,8 @@ def load_audience(_progress: Any, cancelled: Any, workspace: Any, message_id: in
             .order_by(Delivery.id).limit(LISTED))]
         return AudienceState(message_id, audience.counts(),
                              audience.snapshot.fetched_at if audience.snapshot is not None else None,
-                             blockers, lines, preview_accounts, note, problems, deliveries, uncertain)
+                             blockers, lines, preview_accounts, note, problems, deliveries, uncertain,
+                             freshness(s))
 
 
 def render_preview(_progress: Any, _cancelled: Any, workspace: Any, message_id: int, account_id: str,
@@ -174,8 +188,6 @@ class SendTestDialog(QDialog):
         super().__init__(parent)
         self.setWindowTitle("Send a test to me")
         self.setWindowModality(Qt.WindowModality.WindowModal)
-        from PySide6.QtWidgets import QComboBox
-
         self.account = QComboBox()
         for account_id, label in accounts:
             self.account.addItem(label, account_id)
@@ -268,14 +280,18 @@ class MessagesPage(RolloutPage):
         self._preview_timer.setSingleShot(True)
         self._preview_timer.setInterval(PREVIEW_AFTER_MS)
         self._preview_timer.timeout.connect(self.render_now)
+        # The snapshot ages while the page is open: once it passes the freshness limit the guards run again.
+        self._age_timer = QTimer(self)
+        self._age_timer.setInterval(AGE_CHECK_MS)
+        self._age_timer.timeout.connect(self._check_age)
+        self._age_timer.start()
 
         # The audience and the send.
         self.counts = QLabel("…")
         self.counts.setTextFormat(Qt.TextFormat.RichText)
         self.counts.setWordWrap(True)
         self.people = RecordTableModel([
-            Column("Account", lambda r: r.name, tooltip=lambda r: r.account_id),
-            Column("E-mail", lambda r: r.email),
+            Column("Account", lambda r: r.name, tooltip=lambda r: f"{r.account_id} · {r.email or 'no e-mail'}"),
             Column("Access", lambda r: r.access,
                    color=lambda r: "#1b7f3b" if r.access == "has access" else "#b3261e"),
         ], parent=self)
@@ -283,6 +299,9 @@ class MessagesPage(RolloutPage):
         self.people_view.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.people_note = QLabel()
         self.people_note.setStyleSheet(NOTE_STYLE)
+        self.sender = QComboBox()
+        self.sender.activated.connect(self._on_sender)
+        self.senders: list[tuple[int, str, ConnectionKind]] = []
         self.send_button = QPushButton("Send")
         self.send_button.setStyleSheet("font-weight: bold; padding: 6px;")
         self.send_button.clicked.connect(self.confirm_send)
@@ -332,15 +351,18 @@ class MessagesPage(RolloutPage):
         resolve_row.addStretch(1)
         uncertain_layout.addLayout(resolve_row)
 
-        audience_box = QWidget()
-        audience_layout = QVBoxLayout(audience_box)
-        audience_layout.setContentsMargins(0, 0, 0, 0)
-        audience_layout.addWidget(self.counts)
-        audience_layout.addWidget(self.people_view, 1)
-        audience_layout.addWidget(self.people_note)
+        people_box = QWidget()
+        people_layout = QVBoxLayout(people_box)
+        people_layout.setContentsMargins(0, 0, 0, 0)
+        people_layout.addWidget(self.people_view, 1)
+        people_layout.addWidget(self.people_note)
         send_box = QWidget()
         send_layout = QVBoxLayout(send_box)
         send_layout.setContentsMargins(0, 0, 0, 0)
+        via = QFormLayout()
+        via.setContentsMargins(0, 0, 0, 0)
+        via.addRow("Through", self.sender)
+        send_layout.addLayout(via)
         send_layout.addWidget(self.send_button)
         send_layout.addWidget(self.blockers)
         send_layout.addLayout(progress_row)
@@ -352,17 +374,18 @@ class MessagesPage(RolloutPage):
         side = QWidget()
         side_layout = QVBoxLayout(side)
         side_layout.setContentsMargins(4, 0, 0, 0)
-        side_layout.addWidget(section("Audience", audience_box), 1)
+        # The counts and the send first, so the reasons not to send are never scrolled away; the list below.
+        side_layout.addWidget(section("Audience", self.counts))
         side_layout.addWidget(section("Send", send_box))
+        side_layout.addWidget(section("Who is in the cohort", people_box), 1)
 
         columns = QSplitter(Qt.Orientation.Horizontal)
         columns.addWidget(section("Message", editor_side))
         columns.addWidget(section("Preview", self.preview))
         columns.addWidget(side)
-        columns.setStretchFactor(0, 4)
-        columns.setStretchFactor(1, 4)
-        columns.setStretchFactor(2, 3)
-        columns.setSizes([360, 360, 300])
+        for index in range(3):
+            columns.setStretchFactor(index, 1)
+        columns.setSizes([340, 370, 330])
         list_box = QWidget()
         list_layout = QVBoxLayout(list_box)
         list_layout.setContentsMargins(0, 0, 0, 0)
@@ -392,13 +415,19 @@ class MessagesPage(RolloutPage):
                     select(Delivery.message_id, Delivery.state, func.count())
                     .where(Delivery.message_id.in_(list(counts))).group_by(Delivery.message_id, Delivery.state)):
                     counts[message_id][str(state)] = count
+                senders = [(c.id, c.name, c.kind) for c in s.scalars(
+                    select(Connection).where(Connection.kind.in_(list(SENDER_KINDS.values()))).order_by(Connection.name))]
                 for m in messages:
                     cohort = message_cohort(m)
                     audience = "All customers" if m.audience == ALL_CUSTOMERS else (cohort.name if cohort else "—")
                     rows.append(MessageRow(
-                        m.id, MessageText(m.id, m.name, m.subject, m.body, m.channel, m.send_offset_minutes, m.state),
+                        m.id, MessageText(m.id, m.name, m.subject, m.body, m.channel, m.send_offset_minutes, m.state,
+                                          m.sender_connection_id),
                         m.phase.name, audience, m.phase.planned_start + dt.timedelta(minutes=m.send_offset_minutes),
                         m.approved_by, m.approved_at, counts[m.id]))
+        else:
+            senders = []
+        self.senders = senders
         keep = self.message_id
         self.messages.set_rows(rows)
         fit_columns(self.list)
@@ -446,7 +475,29 @@ class MessagesPage(RolloutPage):
         else:
             self._schedule_preview()
 
+    def _show_senders(self, row: MessageRow | None) -> None:
+        self.sender.clear()
+        if row is None:
+            self.sender.setEnabled(False)
+            return
+        kind = SENDER_KINDS[row.text.channel]
+        fitting = [(cid, name) for cid, name, k in self.senders if k is kind]
+        if row.text.sender_connection_id not in [cid for cid, _ in fitting]:
+            self.sender.addItem("the only one" if len(fitting) == 1 else f"choose a {kind} connection", None)
+        for cid, name in fitting:
+            self.sender.addItem(name, cid)
+        self.sender.setCurrentIndex(max(0, self.sender.findData(row.text.sender_connection_id)))
+        self.sender.setEnabled(bool(fitting) and row.text.state in (
+            MessageState.DRAFT, MessageState.IN_REVIEW, MessageState.APPROVED))
+        self.sender.setToolTip("" if fitting else f"No {kind} connection yet: add one in Flags ▸ Connections.")
+
+    def _on_sender(self, _index: int) -> None:
+        connection_id = self.sender.currentData()
+        if connection_id is not None:
+            self.editor.save("sender_connection_id", connection_id)
+
     def _show_state(self, row: MessageRow | None) -> None:
+        self._show_senders(row)
         if row is None:
             self.state_label.clear()
             for button in (self.review_button, self.approve_button, self.draft_button, self.test_button):
@@ -551,6 +602,16 @@ class MessagesPage(RolloutPage):
         self.blockers.setText("<br>".join(f"• {html.escape(b.reason)}" for b in state.blockers))
         self.blockers.setVisible(bool(state.blockers))
         self.send_button.setToolTip("\n".join(b.reason for b in state.blockers))
+
+    def _check_age(self) -> None:
+        state = self.audience
+        if state is None or not self.isVisible() or self.audience_loading or self.sending:
+            return
+        if state.snapshot_at is not None and utcnow() - state.snapshot_at > state.freshness and not any(
+                b.code == "stale_snapshot" for b in state.blockers):
+            self._load_audience()
+        else:
+            self._show_audience(state)  # the age shown moves on
 
     # --- preview ------------------------------------------------------------------------------------------
     def _schedule_preview(self) -> None:
