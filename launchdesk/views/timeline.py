@@ -103,6 +103,7 @@ ROW_LINE = QColor("#edf0f3")
 TODAY = QColor("#d93025")
 GHOST_PEN = QPen(QColor("#8a94a3"), 0)
 CHECKLIST_MIN_PX_PER_DAY = 24.0
+PREVIEW_WIDTH = 640.0  # the drag's dates label wraps its lines at this width
 MESSAGE_LANE_SPACE = 16.0  # room above a bar for its message markers, which the preview label must not hide
 GHOST_FILL = QColor(90, 100, 120, 28)
 
@@ -241,14 +242,14 @@ class TimelineScene(QGraphicsScene):
             text = f"Not allowed: {outcome}"
         for ghost in self._ghosts[shown:]:
             ghost.setVisible(False)
-        self.preview.show_text(text, isinstance(outcome, ScheduleRefused))
-        self._place_preview(gesture_bar)
-
-    def _place_preview(self, bar: PhaseBar) -> None:
-        """Above the dragged bar, or below its row when there is no room above; always inside the view."""
-        size = self.preview.boundingRect()
         view = self.views()[0] if self.views() else None
         visible = view.mapToScene(view.viewport().rect()).boundingRect() if view else self.sceneRect()
+        self.preview.show_text(text, isinstance(outcome, ScheduleRefused), min(PREVIEW_WIDTH, visible.width() - 8))
+        self._place_preview(gesture_bar, visible)
+
+    def _place_preview(self, bar: PhaseBar, visible: QRectF) -> None:
+        """Above the dragged bar, or below its row when there is no room above; always inside the view."""
+        size = self.preview.boundingRect()
         x = min(max(bar.pos().x(), visible.left() + 4), visible.right() - size.width() - 4)
         y = bar.pos().y() - MESSAGE_LANE_SPACE - size.height()
         if y < visible.top() + 2:

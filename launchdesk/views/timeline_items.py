@@ -362,18 +362,33 @@ class PreviewLabel(QGraphicsItem):
         self.text = ""
         self.refused = False
         self._lines: list[str] = []
+        self._max_width = 0.0
         self._size = QRectF()
         self.setZValue(10)
         self.setVisible(False)
 
-    def show_text(self, text: str, refused: bool) -> None:
-        if text != self.text or refused != self.refused:
+    def show_text(self, text: str, refused: bool, max_width: float) -> None:
+        """Show ``text``, its lines wrapped at word boundaries to ``max_width`` pixels."""
+        if text != self.text or refused != self.refused or max_width != self._max_width:
             self.prepareGeometryChange()
-            self.text, self.refused = text, refused
-            self._lines = text.split("\n")
+            self.text, self.refused, self._max_width = text, refused, max_width
+            self._lines = [wrapped for line in text.split("\n") for wrapped in self._wrap(line, max_width - 16)]
             width = max(self.metrics.horizontalAdvance(line) for line in self._lines)
             self._size = QRectF(0, 0, math.ceil(width) + 16, len(self._lines) * self.metrics.lineSpacing() + 8)
         self.setVisible(True)
+
+    def _wrap(self, line: str, width: float) -> list[str]:
+        if self.metrics.horizontalAdvance(line) <= width:
+            return [line]
+        lines, current = [], ""
+        for word in line.split(" "):
+            candidate = f"{current} {word}" if current else word
+            if current and self.metrics.horizontalAdvance(candidate) > width:
+                lines.append(current)
+                current = word
+            else:
+                current = candidate
+        return lines + [current]
 
     def boundingRect(self) -> QRectF:
         return self._size
