@@ -372,16 +372,15 @@ def test_file_menu_exports_the_selected_rollout_with_progress(window: Any, qtbot
 
 
 def test_cancelling_the_export_writes_nothing(window: Any, qtbot, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
-    from PySide6.QtCore import QThreadPool
-
     dialog = open_export_dialog(window)
     dialog.path.setText(str(tmp_path / "never.pdf"))
     exported: list[str] = []
     dialog.exported.connect(exported.append)
     dialog.export_button.click()
-    assert dialog.task is not None
+    task = dialog.task
+    assert task is not None
     dialog.buttons.button(dialog.buttons.StandardButton.Cancel).click()
-    qtbot.waitUntil(lambda: QThreadPool.globalInstance().activeThreadCount() == 0, timeout=60_000)
+    qtbot.waitUntil(lambda: not task.running, timeout=60_000)
     assert list(tmp_path.glob("*.pdf")) == [] and list(tmp_path.glob(".*.part")) == []
     assert exported == []
 
