@@ -462,3 +462,18 @@ def test_typed_dates_follow_the_rules_and_are_one_undo_step(timeline, document, 
     assert dates(phases_of(demo_workspace, "Smart Scheduling")) == dates(after)
     document.undo_stack.undo()
     assert dates(phases_of(demo_workspace, "Smart Scheduling")) == dates(before)
+
+
+def test_a_redraw_during_a_drag_ends_it_without_saving(timeline, document, demo_workspace):
+    before = show(timeline, demo_workspace, "Smart Scheduling")
+    phase = next(p for p in before if p.name.startswith("Phase 2"))
+    viewport = timeline.view.viewport()
+    start = bar_point(timeline, phase.id)
+    QTest.mousePress(viewport, LEFT, NO_MODIFIER, start)
+    QTest.mouseMove(viewport, start + QPoint(round(px_per_day(timeline) * 2), 0))
+    assert timeline.view.gesture is not None
+    timeline.reload()  # the plan changed elsewhere (a sync, another window) while the mouse is down
+    QTest.mouseMove(viewport, start + QPoint(round(px_per_day(timeline) * 3), 0))
+    QTest.mouseRelease(viewport, LEFT, NO_MODIFIER, start + QPoint(round(px_per_day(timeline) * 3), 0))
+    assert document.undo_stack.count() == 0
+    assert dates(phases_of(demo_workspace, "Smart Scheduling")) == dates(before)

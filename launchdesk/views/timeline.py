@@ -487,6 +487,13 @@ class TimelineView(QGraphicsView):
             if notify:
                 self.phase_selected.emit(bar.phase.id)
 
+    def cancel_gesture(self) -> None:
+        """Drop a gesture in progress (the plan is about to be redrawn under it): nothing is committed."""
+        if self.gesture is not None:
+            self.gesture.cancel()
+        self.gesture = None
+        self._pending = None
+
     # --- mouse -----------------------------------------------------------------------------------------------
     def mousePressEvent(self, event: QMouseEvent) -> None:
         if event.button() != Qt.MouseButton.LeftButton:
@@ -568,6 +575,7 @@ class TimelineView(QGraphicsView):
         anchor = self.viewport().width() / 2 if anchor is None else anchor
         moment = self.timeline.scale.time(self.mapToScene(int(anchor), 0).x())
         selected = self.selected_phase_id()
+        self.cancel_gesture()
         self.zoom_index = index
         self.timeline.set_plans(self.timeline.plans, ZOOMS[index])
         self.select_phase(selected, notify=False)
@@ -594,8 +602,7 @@ class TimelineView(QGraphicsView):
         key, mods = event.key(), event.modifiers()
         if self.gesture is not None:
             if key == Qt.Key.Key_Escape:
-                self.gesture.cancel()
-                self.gesture = None
+                self.cancel_gesture()
             elif key == Qt.Key.Key_Shift:
                 self._alone = True
                 self.gesture.apply(self._last_x, True)
@@ -808,6 +815,7 @@ class TimelineWidget(QWidget):
         plan = read_timeline(workspace, self.rollout_id) if workspace and self.rollout_id is not None else None
         selected = self.view.selected_phase_id()
         left = self.view.left_time()
+        self.view.cancel_gesture()  # a change from elsewhere (a sync, another window) ends a drag in progress
         self.scene.set_plans([plan] if plan else [])
         self.zone_label.setText(f"Times in {self.scene.hours.timezone} · business hours "
                                 f"{self.scene.hours.describe().split(' ', 1)[0]}" if plan else "")
