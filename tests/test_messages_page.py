@@ -17,6 +17,7 @@ from launchdesk.comms.outbox import delivery_counts
 from launchdesk.connections import add_connection
 from launchdesk.models import (
     Account,
+    Channel,
     Contact,
     Delivery,
     DeliveryState,
@@ -29,7 +30,7 @@ from launchdesk.models import (
     utcnow,
 )
 from launchdesk.views.document import WorkspaceDocument
-from launchdesk.views.messages_page import MessagesPage
+from launchdesk.views.messages_page import MessagesPage, SendTestDialog
 from smtp_sink import SmtpSink
 
 pytestmark = pytest.mark.gui
@@ -222,3 +223,70 @@ def test_cancel_mid_send_leaves_the_rest_pending_and_the_next_send_sends_only_th
         states = set(s.scalars(select(Delivery.state).where(Delivery.message_id == mid)))
     assert states == {DeliveryState.SENT} and stored(document, mid).state is MessageState.SENT
     settle(qtbot, page)
+
+
+def test_send_a_test_to_me_goes_only_to_the_address_typed(qtbot, page, document):
+    with SmtpSink() as sink:
+        with document.workspace.transaction() as s:
+            add_connection(s, "mail", "smtp", url=sink.url, options={"from": "launch@ourco.example"})
+            customer = s.scalars(select(Contact.email)).first()
+        document.changed.emit("connection", 0)
+        settle(qtbot, page)
+        qtbot.mouseClick(page.test_button, LEFT)
+        dialog = page.dialog
+        assert isinstance(dialog, SendTestDialog) and dialog.account.count() > 0
+        dialog.address.setText(customer)  # a customer's address is refused
+        qtbot.mouseClick(dialog.send_button, LEFT)
+        qtbot.waitUntil(lambda: "not sent" in dialog.result.text(), timeout=10_000)
+        assert "your own address only" in dialog.result.text() and sink.total == 0
+        dialog.address.setText("me@team.example")
+        qtbot.mouseClick(dialog.send_button, LEFT)
+        qtbot.waitUntil(lambda: dialog.result.text() == "Test sent to me@team.example.", timeout=10_000)
+        assert sink.total == 1 and sink.per_recipient["me@team.example"] == 1
+        parsed = sink.received[0].parsed()
+        assert parsed["Subject"] == "[Test] New in your account: Workflow automations"
+        assert dialog.account.currentText().split(" (")[0] in parsed.get_body(("plain",)).get_content()
+        dialog.close()
+
+
+def test_switching_to_slack_previews_the_slack_text(qtbot, page, document):
+    page.editor.channel.setCurrentIndex(page.editor.channel.findData(Channel.SLACK))
+    page.editor.channel.activated.emit(page.editor.channel.currentIndex())
+    assert stored(document, page.message_id).channel is Channel.SLACK
+    qtbot.waitUntil(lambda: page.preview.parts.count() == 1 and page.preview.parts.tabText(0) == "Slack text",
+                    timeout=5000)
+    settle(qtbot, page)
+    assert "*Workflow automations* is now available" in page.preview.slack.toPlainText()
+    document.undo_stack.undo()
+    assert stored(document, page.message_id).channel is Channel.EMAIL
+    settle(qtbot, page)
+    assert [page.preview.parts.tabText(i) for i in range(page.preview.parts.count())] == ["HTML e-mail", "Plain text"]
+
+
+def test_uncertain_deliveries_are_listed_to_drop_or_resend(qtbot, page, document):
+    with document.workspace.transaction() as s:
+        sent = s.scalars(select(Message).join(Message.phase).where(Phase.name.startswith("Phase 3"))
+                         .join(Phase.rollout).where(Rollout.name == ROLLOUT)).one()
+        rows = s.scalars(select(Delivery).where(Delivery.message_id == sent.id).order_by(Delivery.id)).all()[:3]
+        for row in rows:
+            row.state = DeliveryState.UNCERTAIN
+        sent_id, uncertain = sent.id, [r.recipient for r in rows]
+    document.changed.emit("delivery", sent_id)
+    page.select_message(sent_id)
+    settle(qtbot, page)
+    assert page.uncertain_section.isVisible()
+    assert [r.recipient for r in page.uncertain.rows] == uncertain
+    page.uncertain_view.selectRow(0)
+    qtbot.mouseClick(page.drop_button, LEFT)
+    settle(qtbot, page)
+    assert [r.recipient for r in page.uncertain.rows] == uncertain[1:]
+    qtbot.mouseClick(page.resend_button, LEFT)  # nothing selected: every uncertain row
+    settle(qtbot, page)
+    assert not page.uncertain_section.isVisible()
+    with document.workspace.session() as s:
+        states = {d.recipient: d.state for d in s.scalars(select(Delivery).where(Delivery.recipient.in_(uncertain),
+                                                                                  Delivery.message_id == sent_id))}
+        assert states == {uncertain[0]: DeliveryState.FAILED, uncertain[1]: DeliveryState.PENDING,
+                          uncertain[2]: DeliveryState.PENDING}
+        assert s.get(Message, sent_id).state is MessageState.SENDING
+    assert page.send_button.text() == "Resume sending (2 pending)"
