@@ -290,3 +290,15 @@ def test_uncertain_deliveries_are_listed_to_drop_or_resend(qtbot, page, document
                           uncertain[2]: DeliveryState.PENDING}
         assert s.get(Message, sent_id).state is MessageState.SENDING
     assert page.send_button.text() == "Resume sending (2 pending)"
+
+
+def test_text_typed_just_before_choosing_another_message_is_saved_to_the_first(qtbot, page, document):
+    first = page.message_id
+    page.editor.body.setPlainText("Typed, not yet saved")
+    assert page.editor._commit_timer.isActive()  # still within the typing pause
+    other = next(r for r in page.messages.rows if r.id != first and r.text.state is MessageState.IN_REVIEW)
+    page.select_message(other.id)
+    assert stored(document, first).body == "Typed, not yet saved"
+    assert page.message_id == other.id and page.editor.body.toPlainText() == stored(document, other.id).body
+    assert document.undo_stack.count() == 1
+    settle(qtbot, page)

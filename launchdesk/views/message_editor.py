@@ -18,7 +18,7 @@ from PySide6.QtWidgets import (
 
 import launchdesk.comms  # noqa: F401  (registers the approval rule: an edit after approval returns to draft)
 from launchdesk.models import Channel, Message, MessageState
-from launchdesk.views.commands import EditFieldCommand
+from launchdesk.views.commands import EditFieldCommand, RowGone
 from launchdesk.views.document import WorkspaceDocument
 
 COMMIT_AFTER_MS = 700  # typing pauses this long before the text is saved as an (undoable, merged) edit
@@ -100,7 +100,7 @@ class MessageEditor(QWidget):
         self._commit_timer.setInterval(COMMIT_AFTER_MS)
         self._commit_timer.timeout.connect(self.commit)
         self.subject.textEdited.connect(self._typed)
-        self.body.textChanged.connect(self._body_changed)
+        self.body.textChanged.connect(self._typed)
         self.subject.editingFinished.connect(self.commit)
         self.channel.activated.connect(lambda _i: self.save("channel", self.channel.currentData()))
         self.offset.valueChanged.connect(self._offset_changed)
@@ -111,8 +111,11 @@ class MessageEditor(QWidget):
     def load(self, message: MessageText | None) -> None:
         """Show ``message`` (None: nothing selected). Text still being typed into the same message is kept."""
         same = message is not None and self.message is not None and message.id == self.message.id
+        # Text typed into the message being left is saved, after the switch, so the save's reload shows the new one.
+        unsaved = [] if same or self.message is None else [(self.message.id, *edit) for edit in self._unsaved()]
+        typing = same and self._commit_timer.isActive()
         if not same:
-            self.commit()
+            self._commit_timer.stop()
         self.message = message
         self._loading = True
         try:
@@ -120,7 +123,6 @@ class MessageEditor(QWidget):
                 self.subject.clear()
                 self.body.clear()
             else:
-                typing = same and self._commit_timer.isActive()
                 if not typing and self.subject.text() != message.subject:
                     self.subject.setText(message.subject)
                 if not typing and self.body.toPlainText() != message.body:
@@ -136,6 +138,8 @@ class MessageEditor(QWidget):
         self.body.setEnabled(message is not None)
         tip = "" if editable or message is None else "A message that is being sent, or was sent, cannot be edited."
         self.setToolTip(tip)
+        for message_id, field, value in unsaved:
+            self._push(message_id, field, value)
         if not same:
             self.draft_changed.emit()
 
@@ -147,23 +151,30 @@ class MessageEditor(QWidget):
     def commit(self) -> None:
         """Save typed text now (as undo steps); nothing to do when it is saved already."""
         self._commit_timer.stop()
+        for field, value in self._unsaved():
+            self.save(field, value)
+
+    def _unsaved(self) -> list[tuple[str, str]]:
         message = self.message
         if message is None or message.state not in EDITABLE_STATES:
-            return
+            return []
         subject, body, _channel = self.draft()
-        if subject != message.subject:
-            self.save("subject", subject)
-        if body != message.body:
-            self.save("body", body)
+        return [(f, v) for f, v, saved in (("subject", subject, message.subject), ("body", body, message.body))
+                if v != saved]
+
+    def _push(self, message_id: int, field: str, value: Any) -> None:
+        try:
+            command = EditMessageField(self.document, message_id, field, value)
+        except RowGone as gone:
+            self.document.edit_failed.emit(f"The change was not saved: {gone}")
+            return
+        self.document.undo_stack.push(command)
 
     def _typed(self, _text: str = "") -> None:
         if self._loading or self.message is None:
             return
         self._commit_timer.start()
         self.draft_changed.emit()
-
-    def _body_changed(self) -> None:
-        self._typed()
 
     def _offset_changed(self, minutes: int) -> None:
         if not self._loading:
@@ -174,7 +185,7 @@ class MessageEditor(QWidget):
         message = self.message
         if message is None or self._loading or getattr(message, field) == value:
             return
-        self.document.undo_stack.push(EditMessageField(self.document, message.id, field, value))
+        self._push(message.id, field, value)
         if self.message is message:  # the page did not reload it (yet): remember the saved value meanwhile
             self.message = replace(message, **{field: value})
         if field == "channel":
