@@ -302,3 +302,41 @@ def test_text_typed_just_before_choosing_another_message_is_saved_to_the_first(q
     assert page.message_id == other.id and page.editor.body.toPlainText() == stored(document, other.id).body
     assert document.undo_stack.count() == 1
     settle(qtbot, page)
+
+
+def test_a_value_some_accounts_lack_is_listed_before_approval_and_blocks_it(qtbot, page, document):
+    review = next(r for r in page.messages.rows if r.text.state is MessageState.IN_REVIEW)
+    page.select_message(review.id)
+    settle(qtbot, page)
+    assert page.approve_button.isEnabled()
+    page.editor.body.setPlainText("Hi {{ contact.first_name }},\n\nYour CSM: {{ account.attributes.csm_name }}")
+    page.editor.commit()
+    settle(qtbot, page)
+    assert page.approval_note.isVisible() and page.approval_note.text().startswith("Before approval:")
+    assert "csm_name" in page.approval_note.text() and "line 3" in page.approval_note.text()
+    qtbot.mouseClick(page.approve_button, LEFT)
+    assert "cannot be approved" in page.approval_note.text()
+    assert stored(document, review.id).state is MessageState.IN_REVIEW
+    settle(qtbot, page)
+
+
+def test_the_connection_to_send_through_is_chosen_as_an_undo_step(qtbot, page, document):
+    with document.workspace.transaction() as s:
+        first = add_connection(s, "relay A", "smtp", url="smtp://127.0.0.1:1", options={"from": "a@ourco.example"})
+        second = add_connection(s, "relay B", "smtp", url="smtp://127.0.0.1:2", options={"from": "b@ourco.example"})
+        s.flush()
+        ids = first.id, second.id
+    document.changed.emit("connection", 0)
+    settle(qtbot, page)
+    assert "no_sender" in {b.code for b in page.audience.blockers}
+    assert [page.sender.itemText(i) for i in range(page.sender.count())] == [
+        "choose a smtp connection", "relay A", "relay B"]
+    page.sender.setCurrentIndex(page.sender.findData(ids[1]))
+    page.sender.activated.emit(page.sender.currentIndex())
+    assert stored(document, page.message_id).sender_connection_id == ids[1]
+    settle(qtbot, page)
+    assert "no_sender" not in {b.code for b in page.audience.blockers}
+    assert page.sender.currentText() == "relay B"
+    document.undo_stack.undo()
+    assert stored(document, page.message_id).sender_connection_id is None
+    settle(qtbot, page)
