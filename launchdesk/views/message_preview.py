@@ -107,8 +107,11 @@ class MessagePreview(QWidget):
     def show_preview(self, preview: Preview, channel: str) -> None:
         """Show a rendered message; a template problem replaces the parts with what is wrong, line by line."""
         name = html.escape(preview.account_name)
-        to = html.escape(preview.recipient) if preview.recipient else "<i>no contact e-mail</i>"
-        self.recipient.setText(f"{to} &nbsp;·&nbsp; {name}" if name else to)
+        if channel != "email":
+            to = "the Slack channel of the webhook" if channel == "slack" else "the in-app notice webhook"
+        else:
+            to = html.escape(preview.recipient) if preview.recipient else "<i>no contact e-mail</i>"
+        self.recipient.setText(f"{to} &nbsp;·&nbsp; for {name}" if name else to)
         if preview.problems:
             self.subject.clear()
             self.problems.setText(problems_text(preview.problems))

@@ -311,7 +311,7 @@ class MessagesPage(RolloutPage):
         self.blockers.setStyleSheet(PROBLEM_STYLE)
         self.blockers.hide()
         self.progress = QProgressBar()
-        self.progress.setFormat("%v of %m")
+        self.progress.setFormat("%v of %m recipients")
         self.cancel_button = QPushButton("Cancel")
         self.cancel_button.clicked.connect(self.cancel_send)
         progress_row = QHBoxLayout()
@@ -506,7 +506,7 @@ class MessagesPage(RolloutPage):
         state = row.text.state
         text = f"<b style='color:{STATE_COLORS.get(state, '#444')}'>{STATE_LABELS[state]}</b>"
         if row.approved_by and state is not MessageState.DRAFT:
-            text += f" by {html.escape(row.approved_by)} on {local_text(row.approved_at)}"
+            text += f" · approved by {html.escape(row.approved_by)} on {local_text(row.approved_at)}"
         self.state_label.setText(f"State: {text}")
         self.review_button.setEnabled(state is MessageState.DRAFT)
         self.approve_button.setEnabled(state is MessageState.IN_REVIEW)
