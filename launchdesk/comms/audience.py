@@ -22,7 +22,7 @@ from launchdesk.models import Account, Channel, Cohort, Contact, FlagSnapshot, M
 from launchdesk.planning.cohort_rules import MATCH_ALL_ACCOUNTS, matches
 
 ALL_CUSTOMERS = "all_customers"
-CHUNK = 20_000
+CHUNK = 2_000  # small chunks die young: fewer objects outlive young GCs and bring on a full one
 
 
 @dataclass
