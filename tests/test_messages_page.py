@@ -112,6 +112,7 @@ def test_an_approved_message_edited_goes_back_to_draft(qtbot, page, document):
     message = stored(document, mid)
     assert message.state is MessageState.DRAFT and message.approved_by is None
     assert "Draft" in page.state_label.text() and page.review_button.isEnabled()
+    assert "Edited after approval" in page.approval_note.text() and page.approval_note.isVisible()
     assert not page.approve_button.isEnabled()
     settle(qtbot, page)
 
@@ -160,7 +161,9 @@ def make_sendable(qtbot, page: MessagesPage, document: WorkspaceDocument, smtp_u
     document.changed.emit("flag_snapshot", 0)
     # The demo's approval predates the approval record the guard compares with: review and approve again.
     for button in (page.draft_button, page.review_button, page.approve_button):
+        qtbot.waitUntil(button.isEnabled)
         qtbot.mouseClick(button, LEFT)
+        qtbot.waitUntil(lambda: not page.approving)
     assert "Approved" in page.state_label.text()
     settle(qtbot, page)
 
@@ -315,6 +318,7 @@ def test_a_value_some_accounts_lack_is_listed_before_approval_and_blocks_it(qtbo
     assert page.approval_note.isVisible() and page.approval_note.text().startswith("Before approval:")
     assert "csm_name" in page.approval_note.text() and "line 3" in page.approval_note.text()
     qtbot.mouseClick(page.approve_button, LEFT)
+    qtbot.waitUntil(lambda: not page.approving)
     assert "cannot be approved" in page.approval_note.text()
     assert stored(document, review.id).state is MessageState.IN_REVIEW
     settle(qtbot, page)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import html
+import logging
 import threading
 from dataclasses import dataclass, field
 from typing import Any
@@ -57,6 +58,8 @@ from launchdesk.views.message_preview import PROBLEM_STYLE, MessagePreview
 from launchdesk.views.pages import RolloutPage, section
 from launchdesk.views.tasks import TaskHandle, run_task
 from launchdesk.views.widgets import fit_columns, table_view
+
+log = logging.getLogger(__name__)
 
 PREVIEW_AFTER_MS = 200  # typing pauses this long before the preview renders again
 LISTED = 200  # accounts of each kind shown in the audience list
@@ -171,6 +174,20 @@ def render_preview(_progress: Any, _cancelled: Any, workspace: Any, message_id: 
         return preview_message(s, message, account_id, subject=subject, body=body, channel=channel)
 
 
+def approval_step(_progress: Any, _cancelled: Any, workspace: Any, message_id: int, step: str, by: str) -> None:
+    """One approval step in its own transaction (runs in a worker); ApprovalError says why it is refused."""
+    with workspace.transaction() as s:
+        message = s.get(Message, message_id)
+        if message is None:
+            raise approval.ApprovalError("This message no longer exists.")
+        if step == "review":
+            approval.submit_for_review(s, message, by=by)
+        elif step == "approve":
+            approval.approve(s, message, by=by)
+        else:
+            approval.return_to_draft(s, message, by=by, reason="changes requested")
+
+
 def age_text(then: dt.datetime, now: dt.datetime) -> str:
     minutes = max(0, int((now - then).total_seconds() // 60))
     if minutes < 1:
@@ -228,6 +245,8 @@ class MessagesPage(RolloutPage):
         self._send_task: TaskHandle | None = None
         self._send_stop: threading.Event | None = None
         self._test_task: TaskHandle | None = None
+        self._approval_task: TaskHandle | None = None
+        self._shown_state: MessageState | None = None
         document.workspace_replaced.connect(self._cancel_all)
 
         # The messages of the rollout.
@@ -468,6 +487,10 @@ class MessagesPage(RolloutPage):
             self.result.hide()
             self.approval_note.hide()
             self.audience = None
+        elif self._shown_state is MessageState.APPROVED and row is not None and row.text.state is MessageState.DRAFT:
+            self.approval_note.setText("Edited after approval: it is a draft again, to review and approve anew.")
+            self.approval_note.show()
+        self._shown_state = row.text.state if row is not None else None
         self._load_audience()
         if row is None:
             self.preview.set_accounts([])
@@ -650,28 +673,33 @@ class MessagesPage(RolloutPage):
 
     # --- approval -----------------------------------------------------------------------------------------
     def _approval_step(self, step: str) -> None:
+        """Review, approve or return to draft; in a worker, as approving renders the template for the cohort."""
         workspace = self.document.workspace
-        if workspace is None or self.message_id is None:
+        if workspace is None or self.message_id is None or self._approval_task is not None:
             return
         self.editor.commit()  # approve what is on screen, not an older text
-        by = journal.current_user()
-        try:
-            with workspace.transaction() as s:
-                message = s.get(Message, self.message_id)
-                if message is None:
-                    raise approval.ApprovalError("This message no longer exists.")
-                if step == "review":
-                    approval.submit_for_review(s, message, by=by)
-                elif step == "approve":
-                    approval.approve(s, message, by=by)
-                else:
-                    approval.return_to_draft(s, message, by=by, reason="changes requested")
-        except approval.ApprovalError as err:
-            self.approval_note.setText(html.escape(str(err)))
+        message_id, by = self.message_id, journal.current_user()
+        for button in (self.review_button, self.approve_button, self.draft_button):
+            button.setEnabled(False)
+        self._approval_task = run_task(approval_step, workspace, message_id, step, by,
+                                       on_done=lambda _r: self._approval_done(message_id, None),
+                                       on_error=lambda exc: self._approval_done(message_id, exc))
+
+    @property
+    def approving(self) -> bool:
+        return self._approval_task is not None
+
+    def _approval_done(self, message_id: int, exc: BaseException | None) -> None:
+        self._approval_task = None
+        if exc is not None:
+            self.approval_note.setText(html.escape(str(exc)))
             self.approval_note.show()
+            self._show_state(self.current_row())
+            if not isinstance(exc, approval.ApprovalError):
+                log.error("An approval step failed", exc_info=(type(exc), exc, exc.__traceback__))
             return
         self.approval_note.hide()
-        self.document.changed.emit("message", self.message_id)
+        self.document.changed.emit("message", message_id)
         self.document.changed.emit("journal_entry", 0)
 
     # --- sending ------------------------------------------------------------------------------------------
@@ -823,7 +851,7 @@ class MessagesPage(RolloutPage):
 
     # --- shutting down ------------------------------------------------------------------------------------
     def _cancel_all(self) -> None:
-        for task in (self._audience_task, self._preview_task, self._test_task):
+        for task in (self._audience_task, self._preview_task, self._test_task, self._approval_task):
             if task is not None:
                 task.cancel()
         if self._send_task is not None:
@@ -833,6 +861,6 @@ class MessagesPage(RolloutPage):
             self._send_task.cancel()
             self._send_task.wait()
             self._send_ended()
-        self._audience_task = self._preview_task = self._test_task = None
+        self._audience_task = self._preview_task = self._test_task = self._approval_task = None
         self.message_id = None
         self.audience = None
