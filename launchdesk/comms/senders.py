@@ -81,7 +81,6 @@ class Sender:
     """What the outbox calls: ``ready()`` before claiming a row, ``send()`` for it, ``close()`` at the end."""
 
     def __init__(self, connection: Connection, cancelled: Cancelled | None, rate_per_second: float | None) -> None:
-        self.name = connection.name
         self._cancelled = cancelled or (lambda: False)
         self._interval = 1.0 / rate_per_second if rate_per_second and rate_per_second > 0 else 0.0
         self._last_start = float("-inf")
