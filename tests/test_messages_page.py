@@ -4,6 +4,7 @@ on loopback with progress and cancel."""
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -315,13 +316,16 @@ def test_a_value_some_accounts_lack_is_listed_before_approval_and_blocks_it(qtbo
     page.editor.body.setPlainText("Hi {{ contact.first_name }},\n\nYour CSM: {{ account.attributes.csm_name }}")
     page.editor.commit()
     settle(qtbot, page)
-    assert page.approval_note.isVisible() and page.approval_note.text().startswith("Before approval:")
-    assert "csm_name" in page.approval_note.text() and "line 3" in page.approval_note.text()
+    assert page.problems_note.isVisible() and page.problems_note.text().startswith("Before approval:")
+    assert "csm_name" in page.problems_note.text() and "line 3" in page.problems_note.text()
     qtbot.mouseClick(page.approve_button, LEFT)
     qtbot.waitUntil(lambda: not page.approving)
     assert "cannot be approved" in page.approval_note.text()
     assert stored(document, review.id).state is MessageState.IN_REVIEW
+    page.editor.body.setPlainText("Hi {{ contact.first_name }}")  # fixed: the list goes away
+    page.editor.commit()
     settle(qtbot, page)
+    assert not page.problems_note.isVisible()
 
 
 def test_the_connection_to_send_through_is_chosen_as_an_undo_step(qtbot, page, document):
@@ -344,3 +348,17 @@ def test_the_connection_to_send_through_is_chosen_as_an_undo_step(qtbot, page, d
     document.undo_stack.undo()
     assert stored(document, page.message_id).sender_connection_id is None
     settle(qtbot, page)
+
+
+def test_the_send_offset_is_edited_in_hours_and_stored_in_minutes(qtbot, page, document):
+    assert page.editor.offset.value() == stored(document, page.message_id).send_offset_minutes / 60
+    page.editor.offset.setValue(1.5)
+    assert stored(document, page.message_id).send_offset_minutes == 90
+    settle(qtbot, page)
+    row = page.current_row()
+    with document.workspace.session() as s:
+        start = s.get(Message, page.message_id).phase.planned_start
+    assert row is not None and row.text.send_offset_minutes == 90
+    assert row.sends_at == start + dt.timedelta(minutes=90)
+    document.undo_stack.undo()
+    assert page.editor.offset.value() == 4.0  # the demo's 240 minutes, back

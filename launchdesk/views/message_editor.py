@@ -9,10 +9,10 @@ from PySide6.QtCore import QTimer, Signal
 from PySide6.QtGui import QFontDatabase
 from PySide6.QtWidgets import (
     QComboBox,
+    QDoubleSpinBox,
     QFormLayout,
     QLineEdit,
     QPlainTextEdit,
-    QSpinBox,
     QWidget,
 )
 
@@ -76,10 +76,11 @@ class MessageEditor(QWidget):
         self.channel = QComboBox()
         for channel, label in CHANNEL_LABELS.items():
             self.channel.addItem(label, channel)
-        self.offset = QSpinBox()
-        self.offset.setRange(-30 * 24 * 60, 30 * 24 * 60)
-        self.offset.setSingleStep(15)
-        self.offset.setSuffix(" min after the phase starts")
+        self.offset = QDoubleSpinBox()  # hours, as people plan them; stored in minutes
+        self.offset.setRange(-30 * 24, 30 * 24)
+        self.offset.setDecimals(2)
+        self.offset.setSingleStep(0.5)
+        self.offset.setSuffix(" h after the phase starts")
         self.offset.setKeyboardTracking(False)  # one edit when the value is final, not one per digit
         self.body = QPlainTextEdit()
         self.body.setFont(QFontDatabase.systemFont(QFontDatabase.SystemFont.FixedFont))
@@ -128,7 +129,7 @@ class MessageEditor(QWidget):
                 if not typing and self.body.toPlainText() != message.body:
                     self.body.setPlainText(message.body)
                 self.channel.setCurrentIndex(self.channel.findData(message.channel))
-                self.offset.setValue(message.send_offset_minutes)
+                self.offset.setValue(message.send_offset_minutes / 60)
         finally:
             self._loading = False
         editable = message is not None and message.state in EDITABLE_STATES
@@ -176,9 +177,9 @@ class MessageEditor(QWidget):
         self._commit_timer.start()
         self.draft_changed.emit()
 
-    def _offset_changed(self, minutes: int) -> None:
+    def _offset_changed(self, hours: float) -> None:
         if not self._loading:
-            self.save("send_offset_minutes", minutes)
+            self.save("send_offset_minutes", round(hours * 60))
 
     def save(self, field: str, value: Any) -> None:
         """Save one field of the message as an undo step (merged with the previous edit of that field)."""

@@ -280,6 +280,10 @@ class MessagesPage(RolloutPage):
         self.approval_note.setWordWrap(True)
         self.approval_note.setStyleSheet(PROBLEM_STYLE)
         self.approval_note.hide()
+        self.problems_note = QLabel()  # what would go wrong for some of the cohort, listed before approval
+        self.problems_note.setWordWrap(True)
+        self.problems_note.setStyleSheet(PROBLEM_STYLE)
+        self.problems_note.hide()
         buttons = QHBoxLayout()
         buttons.addWidget(self.review_button)
         buttons.addWidget(self.approve_button)
@@ -292,6 +296,7 @@ class MessagesPage(RolloutPage):
         editor_layout.addWidget(self.state_label)
         editor_layout.addLayout(buttons)
         editor_layout.addWidget(self.approval_note)
+        editor_layout.addWidget(self.problems_note)
 
         self.preview = MessagePreview()
         self.preview.account_chosen.connect(lambda _account: self._schedule_preview())
@@ -549,7 +554,9 @@ class MessagesPage(RolloutPage):
         if workspace is None or self.message_id is None:
             self._show_audience(None)
             return
-        self.counts.setText("Counting the audience…")
+        self.send_button.setEnabled(False)  # until the guards have looked at the message as it is now
+        if self.audience is None:
+            self.counts.setText("Counting the audience…")
         self._audience_task = run_task(load_audience, workspace, self.message_id,
                                        on_done=self._audience_loaded, on_error=self._audience_failed)
 
@@ -570,6 +577,7 @@ class MessagesPage(RolloutPage):
             self.counts.setText("")
             self.people.set_rows([])
             self.people_note.clear()
+            self.problems_note.hide()
             self.uncertain.set_rows([])
             self.uncertain_section.hide()
             self._show_send(None)
@@ -594,10 +602,11 @@ class MessagesPage(RolloutPage):
         self.people_note.setText(f"Showing the first {LISTED} of each kind." if cut else "")
         self.people_note.setVisible(cut)
         self.preview.set_accounts(state.preview_accounts, state.preview_note)
-        if state.problems and self.current_row() is not None and self.current_row().text.state in (
-                MessageState.DRAFT, MessageState.IN_REVIEW):
-            self.approval_note.setText("Before approval: " + "; ".join(state.problems[:5]))
-            self.approval_note.show()
+        row = self.current_row()
+        listed = bool(state.problems) and row is not None and row.text.state in (
+            MessageState.DRAFT, MessageState.IN_REVIEW)
+        self.problems_note.setText("Before approval: " + html.escape("; ".join(state.problems[:5])) if listed else "")
+        self.problems_note.setVisible(listed)
         self.uncertain.set_rows(state.uncertain)
         self.uncertain_section.setVisible(bool(state.uncertain))
         self._show_send(state)
