@@ -362,3 +362,16 @@ def test_the_send_offset_is_edited_in_hours_and_stored_in_minutes(qtbot, page, d
     assert row.sends_at == start + dt.timedelta(minutes=90)
     document.undo_stack.undo()
     assert page.editor.offset.value() == 4.0  # the demo's 240 minutes, back
+
+
+def test_any_account_can_be_typed_in_to_preview_as(qtbot, page, document):
+    without = next(line for line in page.audience.lines if line.access.startswith("no access"))
+    page.preview.preview_as.setEditText(without.account_id)
+    page.preview.preview_as.lineEdit().editingFinished.emit()
+    qtbot.waitUntil(lambda: without.name in page.preview.recipient.text(), timeout=5000)
+    settle(qtbot, page)
+    assert f"available for {without.name}" in " ".join(page.preview.html.toPlainText().split())
+    page.preview.preview_as.setEditText("no-such-account")
+    page.preview.preview_as.lineEdit().editingFinished.emit()
+    qtbot.waitUntil(lambda: "no account 'no-such-account'" in page.preview.problems.text(), timeout=5000)
+    settle(qtbot, page)

@@ -45,7 +45,12 @@ class MessagePreview(QWidget):
         self.preview_as = QComboBox()
         self.preview_as.setMinimumContentsLength(12)
         self.preview_as.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+        # A few accounts with access are offered; any other account id can be typed in.
+        self.preview_as.setEditable(True)
+        self.preview_as.setInsertPolicy(QComboBox.InsertPolicy.NoInsert)
+        self.preview_as.lineEdit().setPlaceholderText("an account id")
         self.preview_as.currentIndexChanged.connect(self._on_account)
+        self.preview_as.lineEdit().editingFinished.connect(self._on_typed)
         self.recipient = QLabel()
         self.recipient.setTextFormat(Qt.TextFormat.RichText)
         self.recipient.setWordWrap(True)
@@ -95,7 +100,12 @@ class MessagePreview(QWidget):
             self.account_chosen.emit(self.account_id() or "")
 
     def account_id(self) -> str | None:
-        return self.preview_as.currentData()
+        """The chosen account's id: an offered one, or the id typed in."""
+        index = self.preview_as.currentIndex()
+        text = self.preview_as.currentText().strip()
+        if index >= 0 and text == self.preview_as.itemText(index):
+            return self.preview_as.itemData(index)
+        return text or None
 
     def show_nothing(self, why: str) -> None:
         self.recipient.clear()
@@ -135,9 +145,15 @@ class MessagePreview(QWidget):
     def _on_account(self, _index: int) -> None:
         self.account_chosen.emit(self.account_id() or "")
 
+    def _on_typed(self) -> None:
+        if self.preview_as.findText(self.preview_as.currentText()) < 0:
+            self.account_chosen.emit(self.account_id() or "")
+
 
 def problems_text(problems: list[Problem]) -> str:
     """Template problems as rich text, one per line, each with its part and line."""
     lines = [f"<b>{html.escape(p.part.capitalize())}{f', line {p.line}' if p.line else ''}:</b> "
              f"{html.escape(p.message, quote=False)}" for p in problems]
-    return "The template cannot be rendered:<br>" + "<br>".join(lines)
+    about_account = all(p.part == "account" for p in problems)
+    head = "Nothing to preview:" if about_account else "The template cannot be rendered:"
+    return f"{head}<br>" + "<br>".join(lines)

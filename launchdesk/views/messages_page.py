@@ -94,6 +94,8 @@ class MessageRow:
 
 @dataclass(frozen=True)
 class AudienceLine:
+    """One account in the audience list, with whether it has access."""
+
     id: int
     account_id: str
     name: str
@@ -103,6 +105,8 @@ class AudienceLine:
 
 @dataclass(frozen=True)
 class UncertainLine:
+    """A delivery caught mid-transmission, waiting for a person to resend or drop it."""
+
     id: int
     account_id: str
     recipient: str
