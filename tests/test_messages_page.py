@@ -13,6 +13,7 @@ from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QMessageBox
 from sqlalchemy import select, update
 
+from launchdesk.comms import guards
 from launchdesk.comms.audience import compute_audience
 from launchdesk.comms.outbox import delivery_counts
 from launchdesk.connections import add_connection
@@ -30,6 +31,7 @@ from launchdesk.models import (
     Rollout,
     utcnow,
 )
+from launchdesk.views import messages_page
 from launchdesk.views.document import WorkspaceDocument
 from launchdesk.views.messages_page import MessagesPage, SendTestDialog
 from smtp_sink import SmtpSink
@@ -374,4 +376,18 @@ def test_any_account_can_be_typed_in_to_preview_as(qtbot, page, document):
     page.preview.preview_as.setEditText("no-such-account")
     page.preview.preview_as.lineEdit().editingFinished.emit()
     qtbot.waitUntil(lambda: "no account 'no-such-account'" in page.preview.problems.text(), timeout=5000)
+    settle(qtbot, page)
+
+
+def test_the_send_is_blocked_again_once_the_snapshot_ages_past_the_limit(qtbot, page, document, monkeypatch):
+    make_sendable(qtbot, page, document, "smtp://127.0.0.1:1")
+    assert page.send_button.isEnabled()
+    later = utcnow() + dt.timedelta(minutes=16)  # the page stays open a quarter of an hour
+    monkeypatch.setattr(messages_page, "utcnow", lambda: later)
+    monkeypatch.setattr(guards, "utcnow", lambda: later)
+    page._age_timer.timeout.emit()
+    qtbot.waitUntil(lambda: not page.audience_loading and "stale_snapshot" in {b.code for b in page.audience.blockers},
+                    timeout=10_000)
+    assert not page.send_button.isEnabled() and "sync first" in page.blockers.text()
+    assert "16 min ago" in page.counts.text()
     settle(qtbot, page)
