@@ -47,6 +47,13 @@ class EditMessageField(EditFieldCommand):
         return row.phase.rollout_id
 
 
+class HoursSpinBox(QDoubleSpinBox):
+    """Hours written as people write them: 4 h, 1.5 h, not 4.00 h."""
+
+    def textFromValue(self, value: float) -> str:
+        return f"{value:g}"
+
+
 @dataclass(frozen=True)
 class MessageText:
     """What the editor shows of one message, read in the GUI thread's session and kept as plain values."""
@@ -76,7 +83,7 @@ class MessageEditor(QWidget):
         self.channel = QComboBox()
         for channel, label in CHANNEL_LABELS.items():
             self.channel.addItem(label, channel)
-        self.offset = QDoubleSpinBox()  # hours, as people plan them; stored in minutes
+        self.offset = HoursSpinBox()  # hours, as people plan them; stored in minutes
         self.offset.setRange(-30 * 24, 30 * 24)
         self.offset.setDecimals(2)
         self.offset.setSingleStep(0.5)

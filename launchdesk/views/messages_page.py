@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from PySide6.QtCore import QItemSelectionModel, QModelIndex, Qt, QTimer
+from PySide6.QtGui import QShowEvent
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QComboBox,
@@ -274,6 +275,7 @@ class MessagesPage(RolloutPage):
         self.editor.draft_changed.connect(self._schedule_preview)
         self.state_label = QLabel()
         self.state_label.setTextFormat(Qt.TextFormat.RichText)
+        self.state_label.setWordWrap(True)
         self.review_button = QPushButton("Send for review")
         self.approve_button = QPushButton("Approve")
         self.draft_button = QPushButton("Back to draft")
@@ -407,13 +409,13 @@ class MessagesPage(RolloutPage):
         side_layout.addWidget(section("Send", send_box))
         side_layout.addWidget(section("Who is in the cohort", people_box), 1)
 
-        columns = QSplitter(Qt.Orientation.Horizontal)
+        self.columns = columns = QSplitter(Qt.Orientation.Horizontal)
         columns.addWidget(section("Message", editor_side))
         columns.addWidget(section("Preview", self.preview))
         columns.addWidget(side)
         for index in range(3):
             columns.setStretchFactor(index, 1)
-        columns.setSizes([340, 370, 330])
+        self._sized = False
         list_box = QWidget()
         list_layout = QVBoxLayout(list_box)
         list_layout.setContentsMargins(0, 0, 0, 0)
@@ -427,6 +429,12 @@ class MessagesPage(RolloutPage):
         layout = QVBoxLayout(self)
         layout.addWidget(rows)
         self._show_message(None)
+
+    def showEvent(self, event: QShowEvent) -> None:
+        if not self._sized:  # a third each for editor, preview and audience, whatever their size hints say
+            self._sized = True
+            self.columns.setSizes([self.width() * 34 // 100, self.width() * 36 // 100, self.width() * 30 // 100])
+        super().showEvent(event)
 
     # --- loading ------------------------------------------------------------------------------------------
     def reload(self) -> None:
