@@ -9,8 +9,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QMessageBox
+from PySide6.QtCore import Qt, QUrl
+from PySide6.QtGui import QTextDocument
+from PySide6.QtWidgets import QMessageBox, QTextBrowser
 from sqlalchemy import select, update
 
 from launchdesk.comms import guards
@@ -391,3 +392,20 @@ def test_the_send_is_blocked_again_once_the_snapshot_ages_past_the_limit(qtbot, 
     assert not page.send_button.isEnabled() and "sync first" in page.blockers.text()
     assert "16 min ago" in page.counts.text()
     settle(qtbot, page)
+
+
+def test_the_html_preview_shows_an_account_name_with_html_as_text_and_loads_nothing(qtbot, page, document, tmp_path):
+    account_id = page.preview.account_id()
+    with document.workspace.transaction() as s:
+        s.execute(update(Account).where(Account.account_key == account_id).values(name="<b>Bold</b> & Sons"))
+    page.editor.body.setPlainText("Welcome, {{ account.name }}!")
+    qtbot.waitUntil(lambda: "Welcome, <b>Bold</b> & Sons!" in page.preview.html.toPlainText(), timeout=5000)
+    settle(qtbot, page)
+    assert "&lt;b&gt;Bold&lt;/b&gt; &amp; Sons" in page.preview.html.toHtml()
+    # Nothing is fetched for the preview, not even a local file a plain QTextBrowser would read.
+    image = tmp_path / "pixel.png"
+    image.write_bytes(bytes.fromhex("89504e470d0a1a0a"))
+    assert QTextBrowser().loadResource(QTextDocument.ResourceType.ImageResource.value,
+                                       QUrl.fromLocalFile(str(image))) is not None
+    assert page.preview.html.loadResource(QTextDocument.ResourceType.ImageResource.value,
+                                          QUrl.fromLocalFile(str(image))) is None
