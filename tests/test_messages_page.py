@@ -341,7 +341,7 @@ def test_the_connection_to_send_through_is_chosen_as_an_undo_step(qtbot, page, d
     settle(qtbot, page)
     assert "no_sender" in {b.code for b in page.audience.blockers}
     assert [page.sender.itemText(i) for i in range(page.sender.count())] == [
-        "choose a smtp connection", "relay A", "relay B"]
+        "choose the SMTP connection", "relay A", "relay B"]
     page.sender.setCurrentIndex(page.sender.findData(ids[1]))
     page.sender.activated.emit(page.sender.currentIndex())
     assert stored(document, page.message_id).sender_connection_id == ids[1]

@@ -77,6 +77,7 @@ STATE_LABELS = {
 STATE_COLORS = {MessageState.APPROVED: "#1b7f3b", MessageState.SENT: "#1b7f3b",
                 MessageState.PARTLY_FAILED: "#b3261e", MessageState.IN_REVIEW: "#8a6d00"}
 NOTE_STYLE = "color: #5c4400;"
+KIND_LABELS = {ConnectionKind.SMTP: "SMTP", ConnectionKind.SLACK: "Slack", ConnectionKind.WEBHOOK: "webhook"}
 
 
 @dataclass(frozen=True)
@@ -523,13 +524,15 @@ class MessagesPage(RolloutPage):
         kind = SENDER_KINDS[row.text.channel]
         fitting = [(cid, name) for cid, name, k in self.senders if k is kind]
         if row.text.sender_connection_id not in [cid for cid, _ in fitting]:
-            self.sender.addItem("the only one" if len(fitting) == 1 else f"choose a {kind} connection", None)
+            self.sender.addItem("the only one" if len(fitting) == 1 else f"choose the {KIND_LABELS[kind]} connection",
+                                None)
         for cid, name in fitting:
             self.sender.addItem(name, cid)
         self.sender.setCurrentIndex(max(0, self.sender.findData(row.text.sender_connection_id)))
         self.sender.setEnabled(bool(fitting) and row.text.state in (
             MessageState.DRAFT, MessageState.IN_REVIEW, MessageState.APPROVED))
-        self.sender.setToolTip("" if fitting else f"No {kind} connection yet: add one in Flags ▸ Connections.")
+        self.sender.setToolTip("" if fitting else f"No {KIND_LABELS[kind]} connection yet: add one with "
+                               f"launchdesk-cli connection add WORKSPACE NAME --kind {kind}.")
 
     def _on_sender(self, _index: int) -> None:
         connection_id = self.sender.currentData()
