@@ -409,3 +409,14 @@ def test_the_html_preview_shows_an_account_name_with_html_as_text_and_loads_noth
                                        QUrl.fromLocalFile(str(image))) is not None
     assert page.preview.html.loadResource(QTextDocument.ResourceType.ImageResource.value,
                                           QUrl.fromLocalFile(str(image))) is None
+
+
+def test_only_an_approved_message_can_be_sent(qtbot, page, document):
+    make_sendable(qtbot, page, document, "smtp://127.0.0.1:1")
+    assert page.send_button.isEnabled()
+    qtbot.mouseClick(page.draft_button, LEFT)
+    qtbot.waitUntil(lambda: not page.approving)
+    settle(qtbot, page)
+    assert stored(document, page.message_id).state is MessageState.DRAFT
+    assert [b.code for b in page.audience.blockers] == ["not_approved"] and not page.send_button.isEnabled()
+    assert "Only an approved message can be sent" in page.blockers.text()
