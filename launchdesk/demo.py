@@ -369,11 +369,15 @@ class _Demo:
         item.done_by = self.by_role[item.role][0]
 
     def _approve(self, rollout: Rollout, message: Message, at: dt.datetime) -> None:
+        # The same journal entry as a real approval, with the content fingerprint the send guard checks.
+        from launchdesk.comms.approval import APPROVED_KIND, content_fingerprint
+
         message.state = MessageState.APPROVED
         message.approved_by = self.by_role[Role.PMM][0]
         message.approved_at = at
-        self._journal(rollout, "message.approved", f"'{message.name}' for {message.phase.name} approved.", at,
-                      Role.PMM)
+        self.session.flush()
+        self._journal(rollout, APPROVED_KIND, f"'{message.name}' for {message.phase.name} approved.", at, Role.PMM,
+                      details={"message": message.id, "content": content_fingerprint(message)})
 
     def _send(self, rollout: Rollout, message: Message, at: dt.datetime, already: set[int], *,
               failures: int = 0) -> None:

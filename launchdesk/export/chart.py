@@ -25,17 +25,10 @@ from launchdesk.export.html import day_text
 from launchdesk.export.plan import STATUS_LABELS, ChartPhase
 from launchdesk.models import PhaseKind, PhaseStatus
 from launchdesk.planning.business_hours import BusinessHours
+from launchdesk.planning.labels import PHASE_STATUS_COLORS
 
-# The timeline tab's colours (views.timeline_items), so the printed plan looks like the screen.
-STATUS_COLORS: dict[PhaseStatus, str] = {
-    PhaseStatus.PLANNED: "#4f6fa8",
-    PhaseStatus.AWAITING_GO: "#b57a00",
-    PhaseStatus.APPROVED: "#17807e",
-    PhaseStatus.LIVE: "#1b7f3b",
-    PhaseStatus.PAUSED: "#c25e00",
-    PhaseStatus.ROLLED_BACK: "#b3261e",
-    PhaseStatus.COMPLETE: "#6b6b6b",
-}
+# The timeline tab's colours, so the printed plan looks like the screen.
+STATUS_COLORS = PHASE_STATUS_COLORS
 TEXT = QColor("#1d2330")
 MUTED = QColor("#5a6473")
 WARNING = QColor("#b3261e")

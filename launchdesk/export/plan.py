@@ -44,6 +44,7 @@ from launchdesk.planning.checklists import ROLE_LABELS, describe_offset, load_it
 from launchdesk.planning.cohort_rules import matches
 from launchdesk.planning.gates import format_duration, format_value
 from launchdesk.planning.readiness import READINESS_QUESTIONS
+from launchdesk.planning.labels import PHASE_STATUS_LABELS
 
 SECTION_TITLES = {
     "cover": "Cover",
@@ -57,15 +58,7 @@ SECTION_TITLES = {
 }
 EXAMPLE_ACCOUNTS = 5  # account names shown per cohort, so support and CS can picture who is in it
 
-STATUS_LABELS = {
-    PhaseStatus.PLANNED: "Planned",
-    PhaseStatus.AWAITING_GO: "Awaiting go",
-    PhaseStatus.APPROVED: "Approved",
-    PhaseStatus.LIVE: "Live",
-    PhaseStatus.PAUSED: "Paused",
-    PhaseStatus.ROLLED_BACK: "Rolled back",
-    PhaseStatus.COMPLETE: "Complete",
-}
+STATUS_LABELS = PHASE_STATUS_LABELS
 ROLLOUT_STATUS_LABELS = {
     RolloutStatus.PLANNING: "Planning",
     RolloutStatus.ACTIVE: "Active",

@@ -25,20 +25,13 @@ from launchdesk.models import ChecklistItem, Phase, Role, Rollout, Setting
 from launchdesk.models.base import StrEnum
 from launchdesk.planning.business_hours import TIMEZONE_SETTING
 from launchdesk.planning.schedule import Unit, duration_text, shift, when_text
+from launchdesk.planning.labels import ROLE_LABELS  # noqa: F401 - named here too for importers
 
 UTC = dt.timezone.utc
 MINUTES_PER_HOUR = 60
 MINUTES_PER_DAY = 24 * MINUTES_PER_HOUR
 MAX_OFFSET_MINUTES = 366 * MINUTES_PER_DAY
 SOON = dt.timedelta(hours=24)
-ROLE_LABELS = {
-    Role.PMM: "PMM",
-    Role.ENGINEERING: "Engineering",
-    Role.SUPPORT: "Support",
-    Role.CS: "Customer success",
-    Role.SALES: "Sales",
-    Role.MARKETING: "Marketing",
-}
 
 
 # --- offsets -------------------------------------------------------------------------------------------------

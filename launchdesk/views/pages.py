@@ -14,15 +14,8 @@ from PySide6.QtWidgets import QLabel, QVBoxLayout, QWidget
 
 from launchdesk.models import DecisionKind, GateOutcome, Role
 from launchdesk.views.document import WorkspaceDocument
+from launchdesk.planning.labels import ROLE_LABELS  # noqa: F401 - named here too for importers
 
-ROLE_LABELS = {
-    Role.PMM: "PMM",
-    Role.ENGINEERING: "Engineering",
-    Role.SUPPORT: "Support",
-    Role.CS: "Customer success",
-    Role.SALES: "Sales",
-    Role.MARKETING: "Marketing",
-}
 DECISION_LABELS = {
     DecisionKind.GO: "Go",
     DecisionKind.NO_GO: "No-go",

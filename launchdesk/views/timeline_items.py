@@ -17,6 +17,7 @@ from PySide6.QtWidgets import QGraphicsItem, QStyleOptionGraphicsItem, QWidget
 
 from launchdesk.models import Channel, GateOutcome, MessageState, PhaseKind, PhaseStatus, Role
 from launchdesk.views.timeline_model import ChecklistDue, ScheduledMessage, TimelinePhase
+from launchdesk.planning.labels import PHASE_STATUS_COLORS, PHASE_STATUS_LABELS
 
 ROW_HEIGHT = 50.0
 MESSAGE_LANE = 8.0  # centre of the message markers, from the row's top
@@ -28,24 +29,8 @@ EDGE_GRIP = 6.0  # pixels at either end of a bar that resize instead of move
 LABEL_PAD = 6.0
 LABEL_REPEAT = 900.0  # pixels between repeated labels on a long bar
 
-STATUS_COLORS: dict[PhaseStatus, str] = {
-    PhaseStatus.PLANNED: "#4f6fa8",
-    PhaseStatus.AWAITING_GO: "#b57a00",
-    PhaseStatus.APPROVED: "#17807e",
-    PhaseStatus.LIVE: "#1b7f3b",
-    PhaseStatus.PAUSED: "#c25e00",
-    PhaseStatus.ROLLED_BACK: "#b3261e",
-    PhaseStatus.COMPLETE: "#6b6b6b",
-}
-STATUS_NAMES: dict[PhaseStatus, str] = {
-    PhaseStatus.PLANNED: "Planned",
-    PhaseStatus.AWAITING_GO: "Awaiting go",
-    PhaseStatus.APPROVED: "Approved",
-    PhaseStatus.LIVE: "Live",
-    PhaseStatus.PAUSED: "Paused",
-    PhaseStatus.ROLLED_BACK: "Rolled back",
-    PhaseStatus.COMPLETE: "Complete",
-}
+STATUS_COLORS = PHASE_STATUS_COLORS
+STATUS_NAMES = PHASE_STATUS_LABELS
 ROLE_COLORS: dict[Role, str] = {
     Role.PMM: "#7b3fa0",
     Role.ENGINEERING: "#1f6fb2",
