@@ -8,6 +8,7 @@ clears the undo stack, so it can never be undone.
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import os
 from pathlib import Path
@@ -95,10 +96,25 @@ class WorkspaceDocument(QObject):
         self.workspace_replaced.emit()
         if old is not None:
             old.close()
+        from launchdesk.views.item_models import set_display_zone
+
+        set_display_zone(None)
         if workspace is not None:
             log.info("Opened workspace %s", workspace.display)
+            set_display_zone(_team_zone(workspace))
             self._last_journal_id = _latest_journal_id(workspace) if workspace.is_sqlite else None
             self._watch.start()
+
+
+def _team_zone(workspace: Workspace) -> dt.tzinfo | None:
+    from launchdesk.planning.checklists import team_zone
+
+    try:
+        with workspace.session() as session:
+            return team_zone(session)
+    except Exception:  # noqa: BLE001 - a broken setting shows times on the machine's clock instead
+        log.warning("The team time zone could not be read", exc_info=True)
+        return None
 
 
 def _latest_journal_id(workspace: Workspace) -> int | None:

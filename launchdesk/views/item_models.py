@@ -230,13 +230,29 @@ def _fetch_page(_progress: Any, _cancelled: Any, fetch: PageFetcher, cursor: Any
     return fetch(cursor, limit)
 
 
+# The team's time zone of the open workspace (set by the document when a workspace opens): plan times are
+# shown on the team's wall clock everywhere, as the timeline and the checklists show them.
+_display_zone: dt.tzinfo | None = None
+
+
+def set_display_zone(zone: dt.tzinfo | None) -> None:
+    global _display_zone
+    _display_zone = zone
+
+
 def local_text(when: dt.datetime | None) -> str:
-    """A UTC timestamp as the user's local wall-clock time."""
-    return when.astimezone().strftime("%Y-%m-%d %H:%M") if when else ""
+    """A UTC timestamp on the team's wall clock (the machine's when no team zone is known)."""
+    return when.astimezone(_display_zone).strftime("%Y-%m-%d %H:%M") if when else ""
 
 
 def to_qdatetime(when: dt.datetime) -> QDateTime:
-    return QDateTime.fromMSecsSinceEpoch(round(when.timestamp() * 1000))
+    value = QDateTime.fromMSecsSinceEpoch(round(when.timestamp() * 1000))
+    key = getattr(_display_zone, "key", None)
+    if key:
+        from PySide6.QtCore import QTimeZone
+
+        value = value.toTimeZone(QTimeZone(key.encode()))
+    return value
 
 
 def from_qdatetime(value: QDateTime) -> dt.datetime:
