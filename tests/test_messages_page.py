@@ -4,6 +4,8 @@ on loopback with progress and cancel."""
 
 from __future__ import annotations
 
+import re
+
 import datetime as dt
 from collections.abc import Iterator
 from pathlib import Path
@@ -144,11 +146,15 @@ def test_the_send_button_says_sync_first_on_the_demos_40_minute_old_snapshot(qtb
     codes = {b.code for b in page.audience.blockers}
     assert "stale_snapshot" in codes and "phase_not_live" in codes
     assert page.blockers.isVisible() and "sync first" in page.blockers.text()
-    assert "40 minutes old" in page.blockers.text()
+    # The demo's snapshot was taken 40 minutes before the demo was written, which the session fixture did a
+    # while before this test: the age is 40 minutes or more.
+    old = re.search(r"(\d+) minutes old", page.blockers.text())
+    assert old and int(old.group(1)) >= 40, page.blockers.text()
     counts = page.audience.counts
     assert page.send_button.text() == f"Send to {counts['reachable']} accounts with access"
     assert f"{counts['with_access']}</b> have access" in page.counts.text()
-    assert "40 min ago" in page.counts.text()
+    ago = re.search(r"(\d+) min ago", page.counts.text())
+    assert ago and int(ago.group(1)) >= 40, page.counts.text()
 
 
 def make_sendable(qtbot, page: MessagesPage, document: WorkspaceDocument, smtp_url: str) -> None:
