@@ -22,11 +22,13 @@ resumes with them.
 from __future__ import annotations
 
 import datetime as dt
+import json
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
-from sqlalchemy import bindparam, func, or_, select, update
+from sqlalchemy import Text, bindparam, func, or_, select, type_coerce, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
@@ -67,6 +69,7 @@ from launchdesk.models import (
 from launchdesk.workspace import Workspace
 
 BATCH = 500  # rows read, and their access re-checked, at a time
+PROGRESS_INTERVAL = 0.1  # seconds between progress reports
 SenderFactory = Callable[..., Sender]
 _D = Delivery.__table__
 _A = Account.__table__
@@ -274,34 +277,102 @@ class _SendRun:
         self.total = s.scalar(select(func.count()).select_from(_D).where(
             _D.c.message_id == message_id, _D.c.state == DeliveryState.PENDING)) or 0
         self.done = 0
+        self.reported = float("-inf")
+        self.in_flight: int | None = None  # the row whose message the server is still answering
 
     def run(self) -> None:
+        """Send every pending row. One message is in flight at a time; the next one is rendered while the
+        server works on it, and its answer is read just before the next claim."""
+        try:
+            self._run_batches()
+        finally:
+            self.land()
+
+    def _run_batches(self) -> None:
         report, last = self.report, 0
         while report.stopped is None:
-            batch = self.s.execute(
+            # Plain tuples of text and numbers (the attributes as JSON text): the collector stops tracking them,
+            # so a long send does not pile up objects that bring on a full collection, which pauses every thread.
+            batch = [_Pending(*row) for row in self.s.execute(
                 select(_D.c.id, _D.c.recipient, _D.c.provider_message_id, _D.c.account_id, _A.c.account_key,
-                       _A.c.name, _A.c.stickiness_id, _A.c.attributes)
+                       _A.c.name, _A.c.stickiness_id, type_coerce(_A.c.attributes, Text))
                 .select_from(_D.outerjoin(_A, _D.c.account_id == _A.c.id))
                 .where(_D.c.message_id == self.message.id, _D.c.state == DeliveryState.PENDING, _D.c.id > last)
                 .order_by(_D.c.id).limit(BATCH)
-            ).all()
+            )]
             if not batch:
                 return
-            access = _access_now(self.s, self.rollout, batch)
+            attributes = [_attributes(row.attributes) for row in batch]
+            access = _access_now(self.s, self.rollout, batch, attributes)
             if access is None:
                 report.stopped = (f"The flag {self.rollout.flag_key} is off or has no snapshot any more; "
                                   "the remaining rows were not sent.")
                 return
             contacts = _contacts(self.s, [row.account_id for row in batch if row.account_id is not None])
             self.s.commit()  # no read transaction stays open while the rows are written
-            for row, has_access in zip(batch, access):
+            for row, attrs, has_access in zip(batch, attributes, access):
                 last = row.id
                 if self.cancelled():
                     report.stopped = "cancelled"
                     return
-                attempt = self.deliver(row, has_access, contacts.get(row.account_id, []))
-                if attempt is not None:
-                    self.count(attempt)
+                prepared = self.prepare(row, attrs, has_access, contacts.get(row.account_id, ()))
+                self.land()
+                if report.stopped is not None:
+                    return
+                if isinstance(prepared, Attempt):
+                    self.count(prepared)
+                else:
+                    self.hand_over(row.id, prepared)
+
+    def prepare(self, row: _Pending, attributes: dict[str, Any], has_access: bool | None,
+                people: tuple[tuple[str, str, str], ...]) -> Envelope | Attempt:
+        """The row's envelope, or the failure that keeps it from being sent (nothing was sent then)."""
+        rows = self.rows
+        if row.account_id is None:
+            return rows.fail_unclaimed(row.id, "The account is no longer in the workspace.")
+        if has_access is not True:
+            reason = "unpredictable access" if has_access is None else "no access"
+            return rows.fail_unclaimed(row.id, f"Not sent: the account has {reason} on the latest snapshot.")
+        if self.message.channel is Channel.EMAIL:
+            person = next((p for p in people if p[0] == row.recipient), None)
+        else:
+            person = people[0] if people else None
+        contact = {"email": person[0], "first_name": person[1], "last_name": person[2]} if person else None
+        try:
+            rendered = self.compiled.render(recipient_variables(
+                self.shared, account_id=row.account_key, account_name=row.name, attributes=attributes,
+                contact=contact))
+        except TemplateRefused as refused:
+            return rows.fail_unclaimed(row.id, f"The template failed for this recipient: {refused}")
+        return Envelope(row.recipient, rendered, row.key, row.account_key or "", row.name or "", self.about)
+
+    def hand_over(self, row: int, envelope: Envelope) -> None:
+        """Claim the row (committed first) and hand the message to the sender."""
+        rows, sender = self.rows, self.sender
+        if sender.paced:
+            rows.flush()  # a rate-limited sender may wait a while: the last outcome should not wait with it
+        try:
+            if not sender.ready():
+                return  # cancelled while waiting; the row stays pending
+        except SenderUnavailable as err:
+            self.count(Attempt(Outcome.NOT_SENT, str(err), stop=True))
+            return
+        if not rows.claim(row):
+            return  # another sender took it
+        attempt = sender.begin(envelope)
+        if attempt is None:
+            self.in_flight = row
+        else:
+            rows.settle(row, attempt)
+            self.count(attempt)
+
+    def land(self) -> None:
+        """Read the server's answer to the message in flight, if any, and record it."""
+        if self.in_flight is not None:
+            row, self.in_flight = self.in_flight, None
+            attempt = self.sender.end()
+            self.rows.settle(row, attempt)
+            self.count(attempt)
 
     def count(self, attempt: Attempt) -> None:
         report = self.report
@@ -317,42 +388,13 @@ class _SendRun:
             report.failed += 1
         else:
             report.uncertain += 1
-        if self.progress:
+        now = time.monotonic()
+        # A progress line or bar needs no more than a few updates a second; each one wakes the GUI thread.
+        if self.progress and (now - self.reported >= PROGRESS_INTERVAL or self.done == self.total):
+            self.reported = now
             self.progress(SendProgress(self.done, self.total, report.sent, report.failed, report.uncertain))
-        if attempt.stop:
+        if attempt.stop and report.stopped is None:
             report.stopped = attempt.detail
-
-    def deliver(self, row: Any, has_access: bool | None, people: list[dict[str, str]]) -> Attempt | None:
-        """Send one row; None when it was not ours to send (another sender claimed it, or we were cancelled)."""
-        rows, sender = self.rows, self.sender
-        if row.account_id is None:
-            return rows.fail_unclaimed(row.id, "The account is no longer in the workspace.")
-        if has_access is not True:
-            reason = "unpredictable access" if has_access is None else "no access"
-            return rows.fail_unclaimed(row.id, f"Not sent: the account has {reason} on the latest snapshot.")
-        if self.message.channel is Channel.EMAIL:
-            contact = next((c for c in people if c["email"] == row.recipient), None)
-        else:
-            contact = people[0] if people else None
-        try:
-            rendered = self.compiled.render(recipient_variables(
-                self.shared, account_id=row.account_key, account_name=row.name, attributes=row.attributes or {},
-                contact=contact))
-        except TemplateRefused as refused:
-            return rows.fail_unclaimed(row.id, f"The template failed for this recipient: {refused}")
-        if sender.paced:
-            rows.flush()  # a rate-limited sender may wait a while: the last outcome should not wait with it
-        try:
-            if not sender.ready():
-                return None
-        except SenderUnavailable as err:
-            return Attempt(Outcome.NOT_SENT, str(err), stop=True)
-        if not rows.claim(row.id):
-            return None
-        attempt = sender.send(Envelope(row.recipient, rendered, row.provider_message_id, row.account_key,
-                                       row.name, self.about))
-        rows.settle(row.id, attempt)
-        return attempt
 
 
 class _RowWriter:
@@ -412,28 +454,49 @@ class _RowWriter:
         self._outcomes.clear()
 
 
-def _access_now(s: Session, rollout: Any, batch: list[Any]) -> list[bool | None] | None:
+class _Pending(NamedTuple):
+    """A pending row as the send reads it, with its account."""
+
+    id: int
+    recipient: str
+    key: str
+    account_id: int | None
+    account_key: str | None
+    name: str | None
+    stickiness_id: str | None
+    attributes: str | dict[str, Any] | None  # JSON text (SQLite) or already decoded (PostgreSQL's driver)
+
+
+def _attributes(value: str | dict[str, Any] | None) -> dict[str, Any]:
+    if isinstance(value, dict):
+        return value
+    return json.loads(value) if value else {}
+
+
+def _access_now(s: Session, rollout: Any, batch: list[_Pending],
+                attributes: list[dict[str, Any]]) -> list[bool | None] | None:
     """Each row's access on the rollout's latest snapshot; None when the flag is off or has no snapshot."""
     snapshot = rollout_snapshot(s, rollout)
     if snapshot is None or not snapshot.enabled:
         return None
     evaluator = evaluator_for(s, snapshot)
-    known = [row for row in batch if row.account_id is not None]
-    answers = iter(evaluator.evaluate_rows([(row.stickiness_id or row.account_key, row.attributes or {})
-                                            for row in known], utcnow()))
+    known = [(row.stickiness_id or row.account_key, attrs) for row, attrs in zip(batch, attributes)
+             if row.account_id is not None]
+    answers = iter(evaluator.evaluate_rows(known, utcnow()))
     return [next(answers) if row.account_id is not None else None for row in batch]
 
 
-def _contacts(s: Session, account_ids: list[int]) -> dict[int, list[dict[str, str]]]:
-    found: dict[int, list[dict[str, str]]] = {}
+def _contacts(s: Session, account_ids: list[int]) -> dict[int, tuple[tuple[str, str, str], ...]]:
+    """Each account's contacts as (e-mail, first name, last name), in their order."""
+    found: dict[int, list[tuple[str, str, str]]] = {}
     if not account_ids:
-        return found
+        return {}
     for account_id, email, first, last in s.execute(
         select(_C.c.account_id, _C.c.email, _C.c.first_name, _C.c.last_name)
         .where(_C.c.account_id.in_(account_ids)).order_by(_C.c.account_id, _C.c.position)
     ):
-        found.setdefault(account_id, []).append({"email": email, "first_name": first, "last_name": last})
-    return found
+        found.setdefault(account_id, []).append((email, first, last))
+    return {account_id: tuple(people) for account_id, people in found.items()}
 
 
 def _finish(workspace: Workspace, message_id: int, report: SendReport, by: str) -> None:

@@ -38,6 +38,7 @@ LOOPBACK_HOSTS = ("127.0.0.1", "::1", "localhost")
 MAX_RETRY_AFTER = 300.0  # seconds; a longer wait stops the send (the rows stay pending) instead of hanging
 SLACK_MAX_RATE = 1.0  # Slack allows about one message per second per incoming webhook
 _LINE_BREAK = re.compile(r"[\r\n\u2028\u2029\x85\x0b\x0c]")
+_LEADING_DOT = re.compile(rb"(?m)^\.")  # SMTP's dot-stuffing: a line starting with "." gets another one
 _ADDRESS = re.compile(r"[^\s<>(),;:\\\"\[\]@]+@[^\s<>(),;:\\\"\[\]@]+")
 
 
@@ -102,6 +103,16 @@ class Sender:
         return True
 
     def send(self, envelope: Envelope) -> Attempt:
+        """Hand the message over and wait for the server's answer."""
+        return self.begin(envelope) or self.end()
+
+    def begin(self, envelope: Envelope) -> Attempt | None:
+        """Hand the message over. None while the server's final answer is still to come (``end`` reads it),
+        which lets the outbox prepare the next message meanwhile; otherwise how the delivery ended."""
+        raise NotImplementedError
+
+    def end(self) -> Attempt:
+        """The server's final answer to the message ``begin`` left in flight."""
         raise NotImplementedError
 
     def close(self) -> None:
@@ -221,7 +232,7 @@ class SmtpSender(Sender):
             raise SenderUnavailable(f"Could not reach the SMTP server at {self.where} ({_why(err)}).") from None
         self._smtp = smtp
 
-    def send(self, envelope: Envelope) -> Attempt:
+    def begin(self, envelope: Envelope) -> Attempt | None:
         try:
             data = self.message_bytes(envelope)
         except HeaderInjection as err:
@@ -251,22 +262,36 @@ class SmtpSender(Sender):
                                              f"{code} {_text(reply)}", stop=True)
         try:
             code, reply = self._smtp.docmd("RCPT", f"TO:<{envelope.recipient}>")
+            if code not in (250, 251):
+                self._reset()
+                later = " (temporary: it may be accepted later)" if 400 <= code < 500 else ""
+                return Attempt(Outcome.FAILED, f"The server refused the recipient: {code} {_text(reply)}{later}")
+            code, reply = self._smtp.docmd("DATA")
         except (smtplib.SMTPServerDisconnected, OSError):
             self._drop()
             return Attempt(Outcome.NOT_SENT, "The connection broke before the message was handed over.")
-        if code not in (250, 251):
+        if code != 354:
             self._reset()
-            later = " (temporary: it may be accepted later)" if 400 <= code < 500 else ""
-            return Attempt(Outcome.FAILED, f"The server refused the recipient: {code} {_text(reply)}{later}")
+            return Attempt(Outcome.FAILED, f"The server refused the message: {code} {_text(reply)}")
         try:
-            code, reply = self._smtp.data(data)
-        except smtplib.SMTPDataError as err:
-            self._reset()
-            return Attempt(Outcome.FAILED, f"The server refused the message: {err.smtp_code} {_text(err.smtp_error)}")
+            self._smtp.send(_LEADING_DOT.sub(b"..", data) + b".\r\n")
         except (smtplib.SMTPServerDisconnected, OSError):
             self._drop()
             return Attempt(Outcome.UNCERTAIN, "The connection broke while the message was being handed over; "
                                               "it may have arrived.")
+        return None
+
+    def end(self) -> Attempt:
+        try:
+            assert self._smtp is not None
+            code, reply = self._smtp.getreply()
+        except (smtplib.SMTPServerDisconnected, OSError):
+            self._drop()
+            return Attempt(Outcome.UNCERTAIN, "The connection broke before the server confirmed the message; "
+                                              "it may have arrived.")
+        if code != 250:
+            self._reset()
+            return Attempt(Outcome.FAILED, f"The server refused the message: {code} {_text(reply)}")
         return Attempt(Outcome.SENT, f"{code} {_text(reply)}")
 
     def message_bytes(self, envelope: Envelope) -> bytes:
@@ -407,7 +432,7 @@ class _PostSender(Sender):
     def payload(self, envelope: Envelope) -> dict[str, Any]:
         raise NotImplementedError
 
-    def send(self, envelope: Envelope) -> Attempt:
+    def begin(self, envelope: Envelope) -> Attempt:
         from launchdesk.flags.http import PlatformError, parse_retry_after
 
         while True:
