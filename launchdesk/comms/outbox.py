@@ -502,7 +502,8 @@ def _contacts(s: Session, account_ids: list[int]) -> dict[int, tuple[tuple[str, 
 def _finish(workspace: Workspace, message_id: int, report: SendReport, by: str) -> None:
     """Settle the message's state from its rows and journal the run."""
     with workspace.transaction() as s:
-        message = _message(s, message_id)
+        # Locked (PostgreSQL), so two senders finishing together settle the state one after the other.
+        message = _message(s, message_id, lock=True)
         counts = delivery_counts(s, message_id)
         report.totals = counts
         report.pending = counts["pending"]
