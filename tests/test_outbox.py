@@ -252,3 +252,18 @@ def test_received_messages_parse_cleanly_with_the_standard_library(world, sink):
         parsed = received.parsed()
         assert parsed.is_multipart() and parsed.get_content_type() == "multipart/alternative"
         assert all(not part.defects for part in parsed.walk())
+
+
+def test_connection_add_keeps_the_smtp_settings_in_the_connections_options(world):
+    assert cli.main(["connection", "add", str(world.path), "relay", "--kind", "smtp", "--url",
+                     "smtp://mail.ourco.example:587", "--starttls", "--from", "Launch <launch@ourco.example>",
+                     "--rate", "5", "--unsubscribe-url", "https://ourco.example/u?e={email}", "--no-secret"]) == 0
+    from launchdesk.connections import get_connection
+
+    with world.workspace.session() as s:
+        options = get_connection(s, "relay").options
+    assert {k: v for k, v in options.items() if k != "secret_id"} == {
+        "security": "starttls", "from": "Launch <launch@ourco.example>", "rate_per_second": 5.0,
+        "unsubscribe_url": "https://ourco.example/u?e={email}"}
+    assert cli.main(["connection", "add", str(world.path), "bare", "--kind", "smtp", "--url", "smtp://x:25",
+                     "--no-secret"]) == 1

@@ -292,3 +292,25 @@ def test_a_webhook_gets_the_account_the_text_and_an_idempotency_key(tmp_path, se
     delete_secret(secret_key(connection))
     server.stop()
     world.workspace.close()
+
+
+def test_connection_add_keeps_a_slack_url_in_the_keyring_and_only_its_host_in_the_workspace(
+        tmp_path, secret_service, monkeypatch, capsys):
+    import io
+
+    from launchdesk import cli
+    from launchdesk.connections import get_connection, read_secret, secret_key
+
+    world = build_world(tmp_path, accounts=1)
+    world.workspace.close()
+    url = "https://hooks.slack.example/services/T1/B2/topsecretpart"
+    monkeypatch.setattr("sys.stdin", io.StringIO(url + "\n"))
+    assert cli.main(["connection", "add", str(world.path), "team-slack", "--kind", "slack"]) == 0
+    from launchdesk.workspace import open_workspace
+
+    with open_workspace(world.path) as ws, ws.session() as s:
+        connection = get_connection(s, "team-slack")
+        assert connection.url == "https://hooks.slack.example" and read_secret(connection) == url
+        s.expunge(connection)
+    assert b"topsecretpart" not in world.path.read_bytes()
+    delete_secret(secret_key(connection))
