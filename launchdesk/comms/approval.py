@@ -43,7 +43,8 @@ def submit_for_review(session: Session, message: Message, *, by: str) -> None:
 def approve(session: Session, message: Message, *, by: str, now: dt.datetime | None = None) -> None:
     """in review → approved, by ``by``; refused while the template has problems (syntax, unknown or missing values).
 
-    The problems are those ``compose.cohort_problems`` lists for the composer.
+    The problems are those ``compose.cohort_problems`` lists for the composer. That check reads every account
+    of the cohort (seconds on a million accounts), so the window calls this from a worker.
     """
     from launchdesk.comms.compose import cohort_problems
 

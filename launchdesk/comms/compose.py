@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session, selectinload
 
 from launchdesk.access.evaluate import iter_account_chunks
 from launchdesk.comms.audience import ALL_CUSTOMERS, message_cohort
-from launchdesk.comms.templating import CompiledMessage, Problem, Rendered, TemplateRefused, formats_for
+from launchdesk.comms.templating import CompiledMessage, Problem, TemplateRefused, formats_for
 from launchdesk.models import Account, Contact, Message, Setting
 from launchdesk.planning.cohort_rules import MATCH_ALL_ACCOUNTS, matches
 
