@@ -67,7 +67,6 @@ from launchdesk.planning.checklists import (
 )
 from launchdesk.planning.schedule import when_text
 from launchdesk.views.checklist_commands import AddItem, DeleteItem, EditItem, ReorderItems, TickItem
-from launchdesk.views.commands import RowGone
 from launchdesk.views.document import WorkspaceDocument
 from launchdesk.views.pages import RolloutPage
 
@@ -624,13 +623,7 @@ class ChecklistPage(RolloutPage):
     # --- edits -----------------------------------------------------------------------------------------------
     def _push(self, make: Any) -> Any:
         """Make and push an undo command; the command when it was saved, else None (the user was told why)."""
-        try:
-            command = make()
-        except RowGone as exc:
-            self.document.edit_failed.emit(str(exc))
-            return None
-        self.document.undo_stack.push(command)
-        return command if command.saved else None
+        return self.document.push(make)
 
     def _tick(self, item_id: int, done: bool) -> bool:
         return self._push(lambda: TickItem(self.document, item_id, done)) is not None

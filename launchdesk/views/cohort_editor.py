@@ -41,7 +41,7 @@ from launchdesk.planning.cohorts import (
     parse_values,
     values_text,
 )
-from launchdesk.views.commands import EditCohortField, RowGone
+from launchdesk.views.commands import EditCohortField
 from launchdesk.views.document import WorkspaceDocument
 from launchdesk.views.item_models import Column, RecordTableModel, percent_text
 from launchdesk.views.pages import RolloutPage, section
@@ -455,13 +455,8 @@ class CohortsPage(RolloutPage):
 
     # --- edits -----------------------------------------------------------------------------------------------
     def _push(self, make: Any) -> Any:
-        try:
-            command = make()
-        except RowGone as exc:
-            self.document.edit_failed.emit(str(exc))
-            return None
-        self.document.undo_stack.push(command)
-        return command if command.saved else None
+        """Make and push an undo command; the command when it was saved, else None (the user was told why)."""
+        return self.document.push(make)
 
     def _current(self) -> Row[Any] | None:
         return next((c for c in self.cohort_rows if c.id == self.cohort_id), None)

@@ -11,10 +11,11 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 from PySide6.QtCore import QObject, QTimer, Signal
-from PySide6.QtGui import QUndoStack
+from PySide6.QtGui import QUndoCommand, QUndoStack
 from sqlalchemy import text
 
 from launchdesk.workspace import Workspace, create_workspace, open_workspace
@@ -54,6 +55,19 @@ class WorkspaceDocument(QObject):
 
     def close(self) -> None:
         self._replace(None)
+
+    def push(self, make: Callable[[], QUndoCommand]) -> QUndoCommand | None:
+        """Make an undo command and push it: the one way views record an edit. Returns the command when it was
+        saved, else None; the reason (the row is gone, the write failed) has gone to ``edit_failed``."""
+        from launchdesk.views.commands import RowGone
+
+        try:
+            command = make()
+        except RowGone as exc:
+            self.edit_failed.emit(str(exc))
+            return None
+        self.undo_stack.push(command)
+        return command if getattr(command, "saved", True) else None
 
     def poll_for_changes(self) -> None:
         """Look for rows written by others (another window, a teammate, a scheduled CLI run) and reload."""

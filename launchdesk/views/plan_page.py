@@ -31,7 +31,6 @@ from launchdesk.views.commands import (
     EditFieldCommand,
     EditPhaseField,
     EditRolloutField,
-    RowGone,
 )
 from launchdesk.views.document import WorkspaceDocument
 from launchdesk.views.item_models import (
@@ -333,13 +332,7 @@ class PlanPage(RolloutPage):
 
     def _push(self, command: type[EditFieldCommand], row_id: int, field: str, value: Any) -> bool:
         """Push one undoable edit; False when it could not be saved (the reason went to ``edit_failed``)."""
-        try:
-            cmd = command(self.document, row_id, field, value)
-        except RowGone as exc:
-            self.document.edit_failed.emit(str(exc))
-            return False
-        self.document.undo_stack.push(cmd)
-        return cmd.saved
+        return self.document.push(lambda: command(self.document, row_id, field, value)) is not None
 
     def reload(self) -> None:
         rollout, phases, cohorts = None, [], []
