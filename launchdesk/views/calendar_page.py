@@ -32,7 +32,7 @@ from launchdesk.planning.schedule import Conflict, ConflictKind, LaunchStep, lau
 from launchdesk.views.document import WorkspaceDocument
 from launchdesk.views.pages import RolloutPage
 from launchdesk.views.timeline_items import STATUS_COLORS
-from launchdesk.views.timeline_model import read_business_hours
+from launchdesk.views.timeline_model import TimelinePhase, read_business_hours
 from launchdesk.workspace import Workspace
 
 Index = QModelIndex | QPersistentModelIndex
@@ -44,17 +44,8 @@ WEEK_CONFLICT = QColor("#c98a00")
 _MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 
 
-@dataclass(frozen=True)
-class CalendarPhase:
-    id: int
-    rollout_id: int
-    name: str
-    kind: PhaseKind
-    status: PhaseStatus
-    cohort_name: str | None
-    target_percentage: float | None
-    start: dt.datetime
-    end: dt.datetime
+class CalendarPhase(TimelinePhase):
+    """A phase as the calendar shows it: the timeline's phase (without markers) and its chip text."""
 
     @property
     def chip(self) -> str:
