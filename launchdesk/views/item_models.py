@@ -49,7 +49,25 @@ class Column:
     color: Callable[[Any], str | None] | None = None  # a text colour name, e.g. for a failing gate
 
 
-class RecordTableModel(QAbstractTableModel):
+class _ColumnsModel(QAbstractTableModel):
+    """A flat table of ``rows`` shown through ``columns``: the counts and headers both table models share."""
+
+    rows: list[Any]
+    columns: Sequence[Column]
+
+    def rowCount(self, parent: Index = QModelIndex()) -> int:
+        return 0 if parent.isValid() else len(self.rows)
+
+    def columnCount(self, parent: Index = QModelIndex()) -> int:
+        return 0 if parent.isValid() else len(self.columns)
+
+    def headerData(self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
+        if orientation == Qt.Orientation.Horizontal and role == Qt.ItemDataRole.DisplayRole:
+            return self.columns[section].title
+        return None
+
+
+class RecordTableModel(_ColumnsModel):
     """A table over a short list of loaded rows (each with an ``id``)."""
 
     edit_refused = Signal(str)  # an edit the column could not accept, with the reason
@@ -78,17 +96,6 @@ class RecordTableModel(QAbstractTableModel):
 
     def row_of(self, row_id: int) -> int:
         return next((i for i, r in enumerate(self.rows) if r.id == row_id), -1)
-
-    def rowCount(self, parent: Index = QModelIndex()) -> int:
-        return 0 if parent.isValid() else len(self.rows)
-
-    def columnCount(self, parent: Index = QModelIndex()) -> int:
-        return 0 if parent.isValid() else len(self.columns)
-
-    def headerData(self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
-        if orientation == Qt.Orientation.Horizontal and role == Qt.ItemDataRole.DisplayRole:
-            return self.columns[section].title
-        return None
 
     def data(self, index: Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
         if not index.isValid():
@@ -134,7 +141,7 @@ class RecordTableModel(QAbstractTableModel):
         return self._on_edit(row, column.field, new_value)
 
 
-class PagedTableModel(QAbstractTableModel):
+class PagedTableModel(_ColumnsModel):
     """A read-only table filled page by page in the background; it holds only the pages fetched so far."""
 
     page_loaded = Signal(int)  # rows added by the page that just arrived
@@ -202,17 +209,6 @@ class PagedTableModel(QAbstractTableModel):
         self._task = None
         self._exhausted = True
         self.load_failed.emit(f"Could not load the rows: {exc}")
-
-    def rowCount(self, parent: Index = QModelIndex()) -> int:
-        return 0 if parent.isValid() else len(self.rows)
-
-    def columnCount(self, parent: Index = QModelIndex()) -> int:
-        return 0 if parent.isValid() else len(self.columns)
-
-    def headerData(self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
-        if orientation == Qt.Orientation.Horizontal and role == Qt.ItemDataRole.DisplayRole:
-            return self.columns[section].title
-        return None
 
     def data(self, index: Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
         if not index.isValid():
