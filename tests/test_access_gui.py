@@ -95,7 +95,7 @@ def look_up(window: MainWindow, qtbot, text: str) -> list:  # type: ignore[no-un
 
 
 def test_the_lookup_pane_finds_an_account_by_id_prefix_name_and_email(window: MainWindow, qtbot, demo_workspace):
-    window.tabs.setCurrentWidget(window.accounts_page)
+    window.show_page(window.ACCOUNTS)
     with open_workspace(demo_workspace) as ws, ws.session() as s:
         account = s.scalars(select(Account).where(Account.name.like("Internal:%")).order_by(Account.id)).first()
         assert account is not None and account.contacts
@@ -133,7 +133,7 @@ def test_the_lookup_pane_finds_an_account_by_id_prefix_name_and_email(window: Ma
 
 def test_ctrl_f_focuses_the_search_and_enter_selects_the_first_result(window: MainWindow, qtbot):
     page = window.accounts_page
-    window.tabs.setCurrentWidget(page)
+    window.show_page(window.ACCOUNTS)
     activate(window, qtbot)
     window.rollout_list.setFocus()
     qtbot.keyClick(window, Qt.Key.Key_F, Qt.KeyboardModifier.ControlModifier)
@@ -168,7 +168,7 @@ def write_csv(path: Path, rows: list[list[str]]) -> Path:
 def test_the_import_dialog_imports_good_rows_and_reports_the_bad_one(window: MainWindow, qtbot, tmp_path,
                                                                     demo_workspace):
     page = window.accounts_page
-    window.tabs.setCurrentWidget(page)
+    window.show_page(window.ACCOUNTS)
     qtbot.waitUntil(lambda: page.summary.text() == "300 accounts")
     source = write_csv(tmp_path / "new customers.csv", [
         ["customer_id", "company", "contact_email", "plan", "region"],
@@ -562,7 +562,7 @@ def test_sync_from_the_window_against_a_real_unleash_shows_the_access_counts(
 
     # The lookup answers from the new snapshot, with the evaluator's reason.
     page = window.accounts_page
-    window.tabs.setCurrentWidget(page)
+    window.show_page(window.ACCOUNTS)
     answers = look_up(window, qtbot, "acct-0001")  # a starter account: the constraint leaves it out
     assert [(a.account_id, a.has_access) for a in answers] == [("acct-0001", "false")]
     assert "plan" in answers[0].reason

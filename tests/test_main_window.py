@@ -90,7 +90,7 @@ def test_every_page_shows_the_selected_rollouts_rows(window: MainWindow, qtbot, 
         messages = sum(len(p.messages) for p in r.phases)
     for page_index in range(window.tabs.count()):
         window.tabs.setCurrentIndex(page_index)
-    checklist_page, gates_page, messages_page = window.pages[1], window.pages[2], window.pages[3]
+    checklist_page, gates_page, messages_page = window.page(1), window.page(2), window.page(3)
     assert len(checklist_page.shown_items()) == checklist > 0  # every role: a fresh window remembers none
     assert [gates_page.gates.index(i, 0).data() for i in range(gates_page.gates.rowCount())] == gates
     assert messages_page.messages.rowCount() == messages > 0
@@ -234,7 +234,7 @@ def test_the_account_table_holds_only_the_pages_it_fetched(window: MainWindow, q
     model = page.model
     assert model.rowCount() == 0  # nothing loaded before the tab is shown
     with qtbot.waitSignal(model.page_loaded):
-        window.tabs.setCurrentWidget(page)
+        window.show_page(window.ACCOUNTS)
     assert model.rowCount() == model.page_size == 200
     qtbot.waitUntil(lambda: page.summary.text() == "300 accounts")
     assert model.canFetchMore()

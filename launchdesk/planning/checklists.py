@@ -229,10 +229,14 @@ class DueItem:
 
 
 def team_zone(session: Any) -> ZoneInfo:
-    """The team's time zone from the workspace settings; UTC when none is set or it is unknown here."""
-    setting = session.get(Setting, TIMEZONE_SETTING)
+    """The team's time zone from the workspace settings; UTC when none is set or it is unknown here.
+
+    ``session`` is a Session or a Connection: a Core query, so the window's start-up (which calls this)
+    does not configure the ORM mappers."""
+    table = Setting.__table__
+    value = session.execute(select(table.c.value).where(table.c.key == TIMEZONE_SETTING)).scalar()
     try:
-        return ZoneInfo(setting.value) if setting is not None and isinstance(setting.value, str) else ZoneInfo("UTC")
+        return ZoneInfo(value) if isinstance(value, str) else ZoneInfo("UTC")
     except (ZoneInfoNotFoundError, ValueError):
         return ZoneInfo("UTC")
 

@@ -69,28 +69,14 @@ from launchdesk.planning.schedule import when_text
 from launchdesk.views.checklist_commands import AddItem, DeleteItem, EditItem, ReorderItems, TickItem
 from launchdesk.views.document import WorkspaceDocument
 from launchdesk.views.pages import RolloutPage
+from launchdesk.views.settings_dialog import my_role, role_text, set_my_role
 
-MY_ROLE_KEY = "checklists/myRole"  # "all" or a Role value
 EXPORT_DAYS = 7
 OVERDUE_COLOR, OVERDUE_BACKGROUND = "#b3261e", "#fbe9e7"
 SOON_COLOR, SOON_BACKGROUND = "#7a5a00", "#fff4d1"
 DONE_COLOR = "#6b6b6b"
 COLUMNS = ("Item", "Role", "Due", "When", "Status")
 ITEM_ID_ROLE = Qt.ItemDataRole.UserRole + 1
-
-
-def my_role(settings: QSettings) -> Role | None:
-    """The role remembered as "mine"; None for all roles."""
-    value = str(settings.value(MY_ROLE_KEY, "all"))
-    return Role(value) if value in {r.value for r in Role} else None
-
-
-def set_my_role(settings: QSettings, role: Role | None) -> None:
-    settings.setValue(MY_ROLE_KEY, role.value if role else "all")
-
-
-def role_text(role: Role | None) -> str:
-    return ROLE_LABELS[role] if role else "All roles"
 
 
 # --- the tree ------------------------------------------------------------------------------------------------

@@ -124,8 +124,8 @@ def _team_zone(workspace: Workspace) -> dt.tzinfo | None:
     from launchdesk.planning.checklists import team_zone
 
     try:
-        with workspace.session() as session:
-            return team_zone(session)
+        with workspace.engine.connect() as conn:
+            return team_zone(conn)
     except Exception:  # noqa: BLE001 - a broken setting shows times on the machine's clock instead
         log.warning("The team time zone could not be read", exc_info=True)
         return None

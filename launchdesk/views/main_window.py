@@ -12,7 +12,7 @@ import logging
 import os
 import platform
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from PySide6 import __version__ as pyside_version
 from PySide6.QtCore import QByteArray, QItemSelectionModel, QModelIndex, QSettings, Qt, qVersion
@@ -32,22 +32,20 @@ from sqlalchemy.engine import make_url
 
 from launchdesk import APP_NAME, __version__, paths
 from launchdesk.models import Rollout
-from launchdesk.views.accounts_page import AccountsPage
-from launchdesk.views.checklist_page import ChecklistPage
-from launchdesk.views.cohort_editor import CohortsPage
-from launchdesk.views.calendar_page import CalendarPage
 from launchdesk.views.document import WorkspaceDocument
 from launchdesk.views.item_models import Column, RecordTableModel
-from launchdesk.views.gonogo_page import GoNoGoPage
-from launchdesk.views.journal_page import JournalPage
-from launchdesk.views.messages_page import MessagesPage
-from launchdesk.views.pages import RolloutPage
-from launchdesk.views.plan_page import PlanPage
+from launchdesk.views.pages import PageSlot, RolloutPage
 from launchdesk.views.settings_dialog import TeamSettingsAction
 from launchdesk.views.sync_actions import FlagActions, FlagStatusPanel
 from launchdesk.views.tasks import run_task
 from launchdesk.views.template_actions import TemplateActions
 from launchdesk.workspace import FILE_SUFFIX, Workspace, WorkspaceError, display_name, is_url
+
+if TYPE_CHECKING:
+    from launchdesk.views.accounts_page import AccountsPage
+    from launchdesk.views.checklist_page import ChecklistPage
+    from launchdesk.views.journal_page import JournalPage
+    from launchdesk.views.plan_page import PlanPage
 
 log = logging.getLogger(__name__)
 
@@ -90,16 +88,18 @@ def rollout_text(rollout: Row[Any]) -> str:
 
 
 class MainWindow(QMainWindow):
-    PAGES: tuple[tuple[str, type[RolloutPage]], ...] = (
-        ("&Timeline", PlanPage),
-        ("&Checklists", ChecklistPage),
-        ("&Gates and go/no-go", GoNoGoPage),
-        ("&Messages", MessagesPage),
-        ("&Accounts and lookup", AccountsPage),
-        ("&Journal", JournalPage),
-        ("Launch ca&lendar", CalendarPage),
-        ("Co&horts", CohortsPage),
+    # (tab title, "module:Class" under launchdesk.views): a page is imported and built when first shown
+    PAGES: tuple[tuple[str, str], ...] = (
+        ("&Timeline", "plan_page:PlanPage"),
+        ("&Checklists", "checklist_page:ChecklistPage"),
+        ("&Gates and go/no-go", "gonogo_page:GoNoGoPage"),
+        ("&Messages", "messages_page:MessagesPage"),
+        ("&Accounts and lookup", "accounts_page:AccountsPage"),
+        ("&Journal", "journal_page:JournalPage"),
+        ("Launch ca&lendar", "calendar_page:CalendarPage"),
+        ("Co&horts", "cohort_editor:CohortsPage"),
     )
+    PLAN, CHECKLISTS, GATES, MESSAGES, ACCOUNTS, JOURNAL, CALENDAR, COHORTS = range(8)
 
     def __init__(self, settings: QSettings | None = None, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -130,19 +130,12 @@ class MainWindow(QMainWindow):
 
         self.tabs = QTabWidget()
         self.tabs.setDocumentMode(True)
-        self.pages: list[RolloutPage] = []
-        for title, page_class in self.PAGES:
-            page = page_class(self.document)
-            self.pages.append(page)
-            self.tabs.addTab(page, title)
-        self.plan_page: PlanPage = self.pages[0]  # type: ignore[assignment]
-        self.accounts_page: AccountsPage = self.pages[4]  # type: ignore[assignment]
-        self.journal_page: JournalPage = self.pages[5]  # type: ignore[assignment]
-        self.checklist_page: ChecklistPage = self.pages[1]  # type: ignore[assignment]
-        self.checklist_page.use_settings(self.settings)  # "my role" is remembered between runs
-        self.checklist_page.exported.connect(lambda message: self.statusBar().showMessage(message, 8000))
-        for model in (self.plan_page.phases, self.plan_page.cohorts):
-            model.edit_refused.connect(lambda message: self.statusBar().showMessage(message, 8000))
+        self.slots: list[PageSlot] = []
+        for index, (title, where) in enumerate(self.PAGES):
+            slot = PageSlot(self.document, where)
+            slot.created.connect(lambda page, i=index: self._page_made(i, page))
+            self.slots.append(slot)
+            self.tabs.addTab(slot, title)
 
         # The selected rollout's flag status (snapshot age, access counts, plan drift) sits above its tabs.
         self.flag_status = FlagStatusPanel(self.document)
@@ -164,7 +157,46 @@ class MainWindow(QMainWindow):
 
         self._build_menus()
         self._restore_state()
+        self.slots[self.tabs.currentIndex()].page  # noqa: B018 - the tab shown first is made before the window
         self._on_workspace_replaced()
+
+    # --- pages ---------------------------------------------------------------------------------------------
+    def page(self, index: int) -> RolloutPage:
+        """The page of tab ``index`` (made now if it was not yet shown)."""
+        return self.slots[index].page
+
+    def show_page(self, index: int) -> RolloutPage:
+        """Bring tab ``index`` to the front and return its page."""
+        self.tabs.setCurrentIndex(index)
+        return self.page(index)
+
+    @property
+    def plan_page(self) -> PlanPage:
+        return self.page(self.PLAN)  # type: ignore[return-value]
+
+    @property
+    def checklist_page(self) -> ChecklistPage:
+        return self.page(self.CHECKLISTS)  # type: ignore[return-value]
+
+    @property
+    def accounts_page(self) -> AccountsPage:
+        return self.page(self.ACCOUNTS)  # type: ignore[return-value]
+
+    @property
+    def journal_page(self) -> JournalPage:
+        return self.page(self.JOURNAL)  # type: ignore[return-value]
+
+    def _page_made(self, index: int, page: RolloutPage) -> None:
+        """Wire a page to the window the moment it exists."""
+        def status(message: str) -> None:
+            self.statusBar().showMessage(message, 8000)
+
+        if index == self.CHECKLISTS:
+            page.use_settings(self.settings)  # type: ignore[attr-defined] - "my role" is remembered between runs
+            page.exported.connect(status)  # type: ignore[attr-defined]
+        elif index == self.PLAN:
+            for model in (page.phases, page.cohorts):  # type: ignore[attr-defined]
+                model.edit_refused.connect(status)
 
     # --- menus -------------------------------------------------------------------------------------------
     def _build_menus(self) -> None:
@@ -190,7 +222,9 @@ class MainWindow(QMainWindow):
         self.template_actions = TemplateActions(self, self.document, self.current_rollout_id, self.select_rollout)
         file_menu.addAction(self.template_actions.new_rollout_action)
         file_menu.addAction(self.template_actions.save_template_action)
-        self.team_settings_action = TeamSettingsAction(self, self.document, self.settings, self.checklist_page.set_role)
+        self.team_settings_action = TeamSettingsAction(
+            self, self.document, self.settings, lambda role: self.checklist_page.set_role(role)
+        )
         file_menu.addAction(self.team_settings_action)
         file_menu.addSeparator()
         quit_action = self._add_action(file_menu, "&Quit", self.close, QKeySequence.StandardKey.Quit)
@@ -388,8 +422,8 @@ class MainWindow(QMainWindow):
 
     def _show_rollout(self, rollout_id: int | None) -> None:
         self.flag_status.set_rollout(rollout_id)
-        for page in self.pages:
-            page.set_rollout(rollout_id)
+        for slot in self.slots:
+            slot.set_rollout(rollout_id)
 
     def _show_edit_failure(self, message: str) -> None:
         from PySide6.QtWidgets import QMessageBox

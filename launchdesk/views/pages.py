@@ -7,8 +7,11 @@ timeline, the checklist board, the go/no-go panel, the message composer) without
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from importlib import import_module
 from typing import ClassVar
 
+from PySide6.QtCore import Signal
 from PySide6.QtGui import QShowEvent
 from PySide6.QtWidgets import QLabel, QVBoxLayout, QWidget
 
@@ -61,6 +64,54 @@ class RolloutPage(QWidget):
 
     def reload(self) -> None:
         raise NotImplementedError
+
+
+class PageSlot(QWidget):
+    """A tab's place in the main window: it makes its page, importing the page's module, when first needed.
+
+    Start-up then imports and builds only the tab that is shown; the others cost nothing until opened.
+    ``page`` makes the page on demand (menus and tests may reach a page before its tab is shown).
+    """
+
+    created = Signal(object)  # the page, once made
+
+    def __init__(self, document: WorkspaceDocument, where: str, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.document = document
+        self.where = where  # "module:Class" under launchdesk.views
+        self._page: RolloutPage | None = None
+        self._rollout_id: int | None = None
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+
+    @property
+    def made(self) -> bool:
+        return self._page is not None
+
+    @property
+    def page(self) -> RolloutPage:
+        if self._page is None:
+            module, name = self.where.split(":")
+            page_class: Callable[[WorkspaceDocument], RolloutPage] = getattr(
+                import_module(f"launchdesk.views.{module}"), name
+            )
+            page = page_class(self.document)
+            self._page = page
+            page.set_rollout(self._rollout_id)
+            self.layout().addWidget(page)
+            if self.isVisible():
+                page.show()  # now, not on the layout's queued show: the tab must not paint empty
+            self.created.emit(page)
+        return self._page
+
+    def set_rollout(self, rollout_id: int | None) -> None:
+        self._rollout_id = rollout_id
+        if self._page is not None:
+            self._page.set_rollout(rollout_id)
+
+    def showEvent(self, event: QShowEvent) -> None:
+        self.page  # noqa: B018 - made on first show
+        super().showEvent(event)
 
 
 def section(title: str, widget: QWidget) -> QWidget:

@@ -31,7 +31,6 @@ from PySide6.QtWidgets import (
 from launchdesk.models import Role
 from launchdesk.planning.business_hours import DAY_NAMES, DEFAULT_HOURS, DEFAULT_TIMEZONE, BusinessHours, BusinessHoursError
 from launchdesk.planning.checklists import ROLE_LABELS
-from launchdesk.views.checklist_page import my_role, role_text, set_my_role
 from launchdesk.views.document import WorkspaceDocument
 from launchdesk.views.plan_commands import EditTeamSettings, read_team
 
@@ -41,6 +40,23 @@ ERROR_STYLE = "color: #b3261e"
 def _time(text: str) -> QTime:
     hour, minute = (int(part) for part in text.split(":"))
     return QTime(0, 0) if hour == 24 else QTime(hour, minute)
+
+
+MY_ROLE_KEY = "checklists/myRole"  # "all" or a Role value; a setting of this computer, not of the team
+
+
+def my_role(settings: QSettings) -> Role | None:
+    """The role remembered as "mine"; None for all roles."""
+    value = str(settings.value(MY_ROLE_KEY, "all"))
+    return Role(value) if value in {r.value for r in Role} else None
+
+
+def set_my_role(settings: QSettings, role: Role | None) -> None:
+    settings.setValue(MY_ROLE_KEY, role.value if role else "all")
+
+
+def role_text(role: Role | None) -> str:
+    return ROLE_LABELS[role] if role else "All roles"
 
 
 class TeamSettingsDialog(QDialog):
