@@ -8,6 +8,7 @@ import csv
 import json
 import random
 import secrets
+from collections import Counter
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler
 from pathlib import Path
@@ -15,18 +16,20 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from launchdesk.access.evaluate import typed_attribute
+from launchdesk.access.evaluate import SnapshotEvaluator, account_context, typed_attribute
 from launchdesk.access.lookup import lookup
 from launchdesk.access.sync import rollout_snapshot, sync_flags
 from launchdesk.accounts.importer import import_accounts
 from launchdesk.connections import add_connection
-from launchdesk.models import Account, Rollout, SyncStatus
-from launchdesk.workspace import create_workspace
-from loopback_http import LoopbackHttp, json_answer
+from launchdesk.models import Account, FlagSnapshot, Rollout, SyncStatus
+from launchdesk.workspace import Workspace, create_workspace
+from loopback_http import Answer, LoopbackHttp, json_answer
 
 FIXTURES = Path(__file__).parent / "fixtures" / "launchdarkly"
 FLAG_PATH = "/api/v2/flags/default/new-checkout"
 SEGMENT_PATH = "/api/v2/segments/default/production/beta-accounts"
+PREREQUISITE_PATH = "/api/v2/flags/default/checkout-api-v2"
+CHAIN_PATH = "/api/v2/flags/default/payments-v3"
 
 
 def fixture(name: str) -> dict:
@@ -38,25 +41,37 @@ def token() -> str:
     return "api-" + secrets.token_hex(16)
 
 
+def payments_v3(on: bool = True) -> dict:
+    """The last flag of the prerequisite chain (new-checkout -> checkout-api-v2 -> payments-v3): on for everyone,
+    the documented shape of checkout-api-v2 with its rule, rollout and prerequisite taken out."""
+    flag = copy.deepcopy(fixture("flag-checkout-api-v2-production.json"))
+    flag.update(key="payments-v3", name="Payments v3")
+    env = flag["environments"]["production"]
+    env.update(on=on, rules=[], prerequisites=[], fallthrough={"variation": 0}, salt="cGF5bWVudHMtdjM=")
+    return flag
+
+
+def authorized(token: str, answer: Answer) -> Answer:
+    """LaunchDarkly answers 401 to any token but the right one."""
+
+    def check(handler: BaseHTTPRequestHandler) -> None:
+        if handler.headers.get("Authorization") != token:
+            json_answer(401, fixture("error-unauthorized.json"))(handler)
+        else:
+            answer(handler)
+
+    return check
+
+
 @pytest.fixture
 def launchdarkly(token: str) -> Iterator[LoopbackHttp]:
-    flag = fixture("flag-new-checkout-production.json")
-    # The documented example depends on a prerequisite flag; LaunchDesk syncs one flag per rollout, so the
-    # example served here has none (a flag with prerequisites is covered by the evaluator's own tests).
-    flag = copy.deepcopy(flag)
-    flag["environments"]["production"]["prerequisites"] = []
-
-    def authorized(answer):
-        def check(handler: BaseHTTPRequestHandler) -> None:
-            if handler.headers.get("Authorization") != token:
-                json_answer(401, fixture("error-unauthorized.json"))(handler)
-            else:
-                answer(handler)
-        return check
-
+    """The documented example flag, which depends on checkout-api-v2, which depends on payments-v3."""
     server = LoopbackHttp()
-    server.route(FLAG_PATH, authorized(json_answer(200, flag)))
-    server.route(SEGMENT_PATH, authorized(json_answer(200, fixture("segment-beta-accounts.json"))))
+    server.route(FLAG_PATH, authorized(token, json_answer(200, fixture("flag-new-checkout-production.json"))))
+    server.route(SEGMENT_PATH, authorized(token, json_answer(200, fixture("segment-beta-accounts.json"))))
+    server.route(PREREQUISITE_PATH,
+                 authorized(token, json_answer(200, fixture("flag-checkout-api-v2-production.json"))))
+    server.route(CHAIN_PATH, authorized(token, json_answer(200, payments_v3())))
     yield server
     server.stop()
 
@@ -74,11 +89,13 @@ def write_accounts(path: Path) -> Path:
 
 
 def sdk_client(config: dict, tmp_path: Path):
+    """The official SDK reading the synced flag and the prerequisite flags synced with it from a flag file."""
     import ldclient
     from ldclient.config import Config
     from ldclient.integrations import Files
 
-    data = {"flags": {"new-checkout": config}, "segments": config["segments"]}
+    flags = [config, *config.get("prerequisiteFlags", [])]
+    data = {"flags": {f["key"]: f for f in flags}, "segments": {k: v for f in flags for k, v in f["segments"].items()}}
     (tmp_path / "flags.json").write_text(json.dumps(data))
     return ldclient.LDClient(Config(
         "sdk-key-unused", update_processor_class=Files.new_data_source(paths=[str(tmp_path / "flags.json")]),
@@ -86,9 +103,7 @@ def sdk_client(config: dict, tmp_path: Path):
     ), start_wait=5)
 
 
-def test_every_account_matches_the_launchdarkly_sdk(tmp_path, launchdarkly, token, secret_service):
-    from ldclient import Context
-
+def linked_workspace(tmp_path: Path, launchdarkly: LoopbackHttp, token: str) -> Workspace:
     ws = create_workspace(tmp_path / "ld.launchdesk")
     import_accounts(ws, write_accounts(tmp_path / "accounts.csv"))
     with ws.transaction() as s:
@@ -97,13 +112,22 @@ def test_every_account_matches_the_launchdarkly_sdk(tmp_path, launchdarkly, toke
                                     secret=token)
         s.add(Rollout(name="New checkout", feature_name="Checkout", flag_connection=connection,
                       flag_key="new-checkout", flag_environment="production"))
-    report = sync_flags(ws)
-    assert report.status is SyncStatus.OK, report.errors
-    (result,) = report.flags
-    assert result.enabled is True and result.percentage == 25.0
+    return ws
 
+
+SDK_KINDS = {"flag_off": "OFF", "prerequisite_failed": "PREREQUISITE_FAILED", "target_match": "TARGET_MATCH",
+             "rule_match": "RULE_MATCH", "fallthrough": "FALLTHROUGH"}  # fmt: skip
+
+
+def compare_with_sdk(ws: Workspace, tmp_path: Path) -> dict[str, Counter]:
+    """Every account's access by lookup, and the reason behind it, against the SDK fed the synced snapshot;
+    the SDK's reason kinds counted, with the failed prerequisite's key for PREREQUISITE_FAILED."""
+    from ldclient import Context
+
+    kinds: Counter = Counter()
     with ws.session() as s:
         snapshot = rollout_snapshot(s, s.scalars(select(Rollout)).one())
+        ours = SnapshotEvaluator(snapshot)
         sdk = sdk_client(snapshot.definition, tmp_path)
         try:
             assert sdk.is_initialized()
@@ -113,18 +137,114 @@ def test_every_account_matches_the_launchdarkly_sdk(tmp_path, launchdarkly, toke
                 for name, value in account.attributes.items():
                     if value != "":
                         builder.set(name, typed_attribute(value))
-                expected = sdk.variation("new-checkout", builder.build(), None)
+                detail = sdk.variation_detail("new-checkout", builder.build(), None)
                 (answer,) = lookup(s, account.account_key, rollout_name="New checkout", limit=1)
-                assert answer.has_access == ("true" if expected else "false"), (account.account_key, answer.reason)
-                seen[bool(expected)] += 1
+                assert answer.has_access == ("true" if detail.value else "false"), (account.account_key, answer)
+                why = ours.explain(account_context(account))
+                assert why.variation == detail.variation_index, (account.account_key, why, detail.reason)
+                assert SDK_KINDS[why.code] == detail.reason["kind"], (account.account_key, why, detail.reason)
+                assert why.prerequisite_key == detail.reason.get("prerequisiteKey")
+                assert why.reason == answer.reason
+                kinds[detail.reason["kind"], detail.reason.get("prerequisiteKey")] += 1
+                seen[bool(detail.value)] += 1
         finally:
             sdk.close()
-        assert seen[True] > 10 and seen[False] > 10
         assert snapshot.access_summary["enabled"] == seen[True]
-        (partner,) = lookup(s, "acct-design-partner-1", rollout_name="New checkout", limit=1)
-        assert partner.has_access == "true" and "target" in partner.reason.lower()
+    return {"kinds": kinds, "seen": Counter(seen)}
+
+
+def test_every_account_matches_the_launchdarkly_sdk(tmp_path, launchdarkly, token, secret_service):
+    """The documented example with its prerequisite chain: new-checkout needs checkout-api-v2 (v2 for all but EU
+    accounts, then 80%), which needs payments-v3 (on for everyone)."""
+    ws = linked_workspace(tmp_path, launchdarkly, token)
+    report = sync_flags(ws)
+    assert report.status is SyncStatus.OK, report.errors
+    (result,) = report.flags
+    assert result.enabled is True and result.percentage == 25.0
+    # Each prerequisite was fetched once, for the rollout's environment.
+    for path in (PREREQUISITE_PATH, CHAIN_PATH):
+        [request] = [r for r in launchdarkly.requests if r.path == path]
+        assert request.query == "env=production"
+    with ws.session() as s:
+        definition = rollout_snapshot(s, s.scalars(select(Rollout)).one()).definition
+        assert [f["key"] for f in definition["prerequisiteFlags"]] == ["checkout-api-v2", "payments-v3"]
+        assert definition["missingPrerequisites"] == [] and definition["unsyncedPrerequisites"] == []
+
+    counted = compare_with_sdk(ws, tmp_path)
+    kinds, seen = counted["kinds"], counted["seen"]
+    assert seen[True] > 10 and seen[False] > 10
+    assert kinds["PREREQUISITE_FAILED", "checkout-api-v2"] > 50 and kinds["FALLTHROUGH", None] > 50
+    with ws.session() as s:
+        eu = s.scalars(select(Account).where(Account.account_key.like("acct-0%"))).all()
+        eu = [a.account_key for a in eu if a.attributes["region"] == "eu"][:5]
+        assert eu
+        for key in eu:
+            # EU accounts stay on checkout API v1, so the prerequisite fails for them: the off variation.
+            (answer,) = lookup(s, key, rollout_name="New checkout", limit=1)
+            assert answer.has_access == "false"
+            assert answer.reason == (
+                "not enabled: prerequisite checkout-api-v2 failed (it serves variation 1 (False) where variation 0 "
+                "(True) is required, because rule 1 matched (region in [eu])), serves its off variation 1 (False)"
+            )
         (opted_out,) = lookup(s, "acct-opted-out", rollout_name="New checkout", limit=1)
         assert opted_out.has_access == "false"
+    ws.close()
+
+
+def test_an_off_prerequisite_further_down_the_chain_turns_the_flag_off_for_everyone(
+    tmp_path, launchdarkly, token, secret_service
+):
+    launchdarkly.route(CHAIN_PATH, authorized(token, json_answer(200, payments_v3(on=False))))
+    ws = linked_workspace(tmp_path, launchdarkly, token)
+    report = sync_flags(ws)
+    assert report.status is SyncStatus.OK, report.errors
+    counted = compare_with_sdk(ws, tmp_path)
+    # payments-v3 is off, so checkout-api-v2 serves its off variation (1) where new-checkout needs 0.
+    assert counted["seen"][True] == 0
+    assert counted["kinds"] == Counter({("PREREQUISITE_FAILED", "checkout-api-v2"): 404})
+    with ws.session() as s:
+        (answer,) = lookup(s, "acct-design-partner-1", rollout_name="New checkout", limit=1)
+        assert answer.reason == (
+            "not enabled: prerequisite checkout-api-v2 failed (it serves variation 1 (False) where variation 0 "
+            "(True) is required, because its own prerequisite payments-v3 failed), serves its off variation 1 (False)"
+        )
+    ws.close()
+
+
+def test_a_prerequisite_launchdarkly_does_not_have_fails_for_everyone(tmp_path, launchdarkly, token, secret_service):
+    launchdarkly.route(PREREQUISITE_PATH, authorized(token, json_answer(404, fixture("error-not-found.json"))))
+    ws = linked_workspace(tmp_path, launchdarkly, token)
+    report = sync_flags(ws)
+    assert report.status is SyncStatus.OK, report.errors
+    assert launchdarkly.count(CHAIN_PATH) == 0
+    with ws.session() as s:
+        definition = rollout_snapshot(s, s.scalars(select(Rollout)).one()).definition
+        assert definition["prerequisiteFlags"] == [] and definition["missingPrerequisites"] == ["checkout-api-v2"]
+    counted = compare_with_sdk(ws, tmp_path)
+    assert counted["kinds"] == Counter({("PREREQUISITE_FAILED", "checkout-api-v2"): 404})
+    with ws.session() as s:
+        (answer,) = lookup(s, "acct-design-partner-1", rollout_name="New checkout", limit=1)
+        assert answer.has_access == "false" and "checkout-api-v2 failed (LaunchDarkly has no such flag" in answer.reason
+    ws.close()
+
+
+def test_a_prerequisite_that_fails_to_fetch_fails_the_sync_and_keeps_the_last_snapshot(
+    tmp_path, launchdarkly, token, secret_service
+):
+    ws = linked_workspace(tmp_path, launchdarkly, token)
+    assert sync_flags(ws).status is SyncStatus.OK
+    # A 503 is retried, as for the flag itself; one that persists fails the sync, which stores nothing.
+    launchdarkly.route(CHAIN_PATH, json_answer(503, {"message": "try later"}),
+                       authorized(token, json_answer(200, payments_v3())))
+    before = launchdarkly.count(CHAIN_PATH)
+    assert sync_flags(ws).status is SyncStatus.OK
+    assert launchdarkly.count(CHAIN_PATH) == before + 2
+    launchdarkly.route(CHAIN_PATH, json_answer(500, {"message": "internal error"}))
+    report = sync_flags(ws)
+    assert report.status is SyncStatus.FAILED and "500" in report.errors[0]
+    with ws.session() as s:
+        snapshots = s.scalars(select(FlagSnapshot)).all()
+        assert len(snapshots) == 2
     ws.close()
 
 

@@ -52,8 +52,11 @@ class SnapshotEvaluator:
         elif self.kind is ConnectionKind.LAUNCHDARKLY:
             from launchdesk.flags.launchdarkly_eval import LaunchDarklySnapshot
 
-            segments = [{"key": key, **segment} for key, segment in (definition.get("segments") or {}).items()]
-            self._ld = LaunchDarklySnapshot([definition], segments, environment=self.environment)
+            # Prerequisite flags came along with the flag (see `LaunchDarklyClient.get_prerequisites`).
+            flags = [definition, *(definition.get("prerequisiteFlags") or [])]
+            segments = {k: {"key": k, **segment} for f in flags for k, segment in (f.get("segments") or {}).items()}
+            self._ld = LaunchDarklySnapshot(flags, list(segments.values()), environment=self.environment,
+                                            unsynced=definition.get("unsyncedPrerequisites") or ())
             self.fields = set()
         else:
             raise ValueError(f"{self.kind} is not a flag platform")

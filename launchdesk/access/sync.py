@@ -133,6 +133,8 @@ def _fetch(connection: Connection, flag: str, environment: str) -> tuple[dict[st
         from launchdesk.flags.launchdarkly_api import rollout_percentage as ld_percentage
 
         definition = client.get_flag(connection.project, flag, environment)
+        # A flag with prerequisites is evaluated with them (and theirs), so they travel in the snapshot.
+        definition.update(client.get_prerequisites(connection.project, definition, environment))
         return definition, bool(definition.get("on")), ld_percentage(definition)
 
 

@@ -18,8 +18,9 @@ class Evaluation:
     constraint_failed, rollout_excluded, strategy_not_matched, no_strategy_matched, dependency_not_met,
     invalid_definition, and for None: unpredictable_random, unpredictable_hostname,
     unpredictable_custom_strategy, unpredictable_dependency, unsupported_constraint. LaunchDarkly:
-    target_match, rule_match, fallthrough, prerequisite_failed, malformed_flag, invalid_context, and for
-    None: unpredictable_big_segment.
+    target_match, rule_match, fallthrough, prerequisite_failed (`prerequisite_key` names the prerequisite
+    flag, as the SDK's PREREQUISITE_FAILED reason does), malformed_flag, invalid_context, and for None:
+    unpredictable_big_segment, unpredictable_prerequisite.
     """
 
     enabled: bool | None
@@ -27,6 +28,7 @@ class Evaluation:
     reason: str
     variation: int | None = None  # LaunchDarkly: the index of the served variation
     value: Any = None  # LaunchDarkly: the served variation's value
+    prerequisite_key: str | None = None  # LaunchDarkly: the prerequisite flag that failed
 
 
 def kleene_and(left: bool | None, right: bool | None) -> bool | None:

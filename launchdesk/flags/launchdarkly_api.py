@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 from urllib.parse import quote
 
@@ -10,6 +12,9 @@ from launchdesk.flags.http import BadResponse, ConnectionCheck, NotFound, Platfo
 # The REST API's response shapes are versioned; this pins the one the normalization below was written for.
 API_VERSION = "20240415"
 WEIGHT_SCALE = 100_000  # rollout weights are thousandths of a percent
+# How many levels of prerequisites (prerequisites of prerequisites ...) a sync follows; deeper ones are listed
+# as not synced, and an answer that needs one is unpredictable.
+MAX_PREREQUISITE_DEPTH = 10
 
 
 class LaunchDarklyClient:
@@ -49,6 +54,55 @@ class LaunchDarklyClient:
 
     def get_flag(self, project: str, flag: str, environment: str) -> dict[str, Any]:
         """The flag's configuration in one environment, with the segments its rules name: see `flag_config`."""
+        return self._config(project, self._flag_rep(project, flag, environment), environment)
+
+    def get_prerequisites(
+        self, project: str, config: dict[str, Any], environment: str, *, max_depth: int = MAX_PREREQUISITE_DEPTH
+    ) -> dict[str, Any]:
+        """The flags `config` names as prerequisites, theirs in turn and so on, for evaluating it as SDKs do.
+
+        One level at a time, the flags of a level fetched concurrently (each with this client's timeouts and
+        retries), every flag once, so prerequisites that go round in a circle end. Returns
+        `prerequisiteFlags`: their configurations (see `flag_config`) in the order found;
+        `missingPrerequisites`: keys LaunchDarkly has no flag for in the environment, or only an archived one,
+        which SDKs never receive (so such a prerequisite is never met); `unsyncedPrerequisites`: keys deeper
+        than `max_depth` levels, not fetched. Any other failure raises, as for the flag itself.
+        """
+        found: list[dict[str, Any]] = []
+        missing: list[str] = []
+        seen = {config["key"]}
+        level = _new_prerequisites(config, seen)
+        for _ in range(max_depth):
+            if not level:
+                break
+            fetched = self._fetch_all(lambda key: self._prerequisite(project, key, environment), level)
+            level = []
+            for key, prerequisite in fetched.items():
+                if prerequisite is None:
+                    missing.append(key)
+                else:
+                    found.append(prerequisite)
+                    level += _new_prerequisites(prerequisite, seen)
+        return {"prerequisiteFlags": found, "missingPrerequisites": missing, "unsyncedPrerequisites": level}
+
+    def _prerequisite(self, project: str, key: str, environment: str) -> dict[str, Any] | None:
+        """A prerequisite flag's configuration; None when SDKs would not have it (no such flag, or archived)."""
+        try:
+            rep = self._flag_rep(project, key, environment)
+            archived = rep.get("archived") or _environment(rep, environment).get("archived")
+        except NotFound:
+            return None
+        return None if archived else self._config(project, rep, environment)
+
+    def _fetch_all(self, fetch: Callable[[str], Any], keys: list[str]) -> dict[str, Any]:
+        """fetch(key) for each key, side by side; the first failure raises once all have finished."""
+        if len(keys) <= 1:
+            return {key: fetch(key) for key in keys}
+        with ThreadPoolExecutor(max_workers=min(self.http.max_concurrency, len(keys))) as pool:
+            futures = [pool.submit(fetch, key) for key in keys]
+            return {key: future.result() for key, future in zip(keys, futures)}
+
+    def _flag_rep(self, project: str, flag: str, environment: str) -> dict[str, Any]:
         try:
             rep = self.http.get_json(f"/api/v2/flags/{_part(project)}/{_part(flag)}", params={"env": environment})
         except NotFound as err:
@@ -56,6 +110,9 @@ class LaunchDarklyClient:
             raise NotFound(f"LaunchDarkly has no flag {flag!r} in project {project!r}.{hint}", status=404) from None
         if not isinstance(rep, dict) or not isinstance(rep.get("environments"), dict):
             raise BadResponse(f"LaunchDarkly sent flag {flag!r} in a shape this version of LaunchDesk does not know.")
+        return rep
+
+    def _config(self, project: str, rep: dict[str, Any], environment: str) -> dict[str, Any]:
         keys = sorted(
             {
                 key
@@ -227,6 +284,16 @@ def _segment(rep: Any) -> dict[str, Any]:
             for r in rep.get("rules") or []
         ],
     }
+
+
+def _new_prerequisites(config: dict[str, Any], seen: set[str]) -> list[str]:
+    """The keys of `config`'s prerequisites not in `seen`, in order; they are added to it."""
+    keys = []
+    for prerequisite in config.get("prerequisites") or []:
+        if prerequisite["key"] not in seen:
+            seen.add(prerequisite["key"])
+            keys.append(prerequisite["key"])
+    return keys
 
 
 def _target_set(entry: dict[str, Any]) -> dict[str, Any]:

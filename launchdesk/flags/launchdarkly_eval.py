@@ -13,7 +13,7 @@ from __future__ import annotations
 import hashlib
 import re
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from typing import Any
 
@@ -28,7 +28,11 @@ class _Malformed(Exception):
 
 
 class _Unknowable(Exception):
-    """The answer depends on data LaunchDesk does not have (a big segment's membership)."""
+    """The answer depends on data LaunchDesk does not have (a big segment's membership, an unsynced flag)."""
+
+    def __init__(self, message: str, code: str = "unpredictable_big_segment") -> None:
+        super().__init__(message)
+        self.code = code
 
 
 # --- contexts ------------------------------------------------------------------------------------------
@@ -212,6 +216,7 @@ class _Outcome:
     variation: int | None
     code: str
     why: str
+    prerequisite: str | None = None  # the prerequisite that failed, for prerequisite_failed
 
 
 class LaunchDarklySnapshot:
@@ -224,9 +229,15 @@ class LaunchDarklySnapshot:
         *,
         environment: str | None = None,
         fallback_value: Any = False,
+        unsynced: Iterable[str] = (),
     ) -> None:
-        """`fallback_value` is what the application passes as the SDK's default (served on errors)."""
+        """`fallback_value` is what the application passes as the SDK's default (served on errors).
+
+        `unsynced` names flags that exist but are not in `flags` (prerequisites deeper than a sync follows):
+        an answer that needs one is unpredictable, where a flag absent from LaunchDarkly fails as a prerequisite.
+        """
         self.flags = {f["key"]: f for f in (normalize_flag(flag, environment) for flag in flags)}
+        self.unsynced = set(unsynced) - set(self.flags)
         self.segments = {s["key"]: s for s in segments}
         self.environment = environment
         self.fallback_value = fallback_value
@@ -247,10 +258,13 @@ class LaunchDarklySnapshot:
         try:
             outcome = self._evaluate(flag, individuals, [flag_key])
         except _Unknowable as exc:
-            return Evaluation(None, "unpredictable_big_segment", f"unpredictable: {exc}")
+            return Evaluation(None, exc.code, f"unpredictable: {exc}")
         except _Malformed as exc:
             return self._answer(flag, None, "malformed_flag", f"the SDK reports an error ({exc})", enabled_variations)
-        return self._answer(flag, outcome.variation, outcome.code, outcome.why, enabled_variations)
+        answer = self._answer(flag, outcome.variation, outcome.code, outcome.why, enabled_variations)
+        if outcome.prerequisite is not None and answer.code == "prerequisite_failed":
+            answer = replace(answer, prerequisite_key=outcome.prerequisite)
+        return answer
 
     def is_enabled(self, flag_key: str, context: Mapping[str, Any], **kwargs: Any) -> bool | None:
         return self.explain(flag_key, context, **kwargs).enabled
@@ -274,25 +288,15 @@ class LaunchDarklySnapshot:
             enabled = value is True
         else:
             enabled = bool(value)
-        served = f"serves variation {variation} ({value!r})"
+        served = f"serves {'its off ' if code == 'prerequisite_failed' else ''}variation {variation} ({value!r})"
         return Evaluation(enabled, code, f"{'enabled' if enabled else 'not enabled'}: {why}, {served}", variation, value)
 
     def _evaluate(self, flag: Mapping[str, Any], individuals: dict[str, _Individual], stack: list[str]) -> _Outcome:
-        where = f" in {self.environment}" if self.environment else ""
         if not flag.get("on"):
-            return _Outcome(flag.get("offVariation"), "flag_off", f"flag is off{where}")
-        for prerequisite in flag.get("prerequisites") or []:
-            key = prerequisite.get("key")
-            if key in stack:
-                raise _Malformed(f"prerequisite {key} refers back to {stack[-1]}")
-            parent = self.flags.get(key)
-            met = False
-            if parent is not None:
-                result = self._evaluate(parent, individuals, stack + [key])
-                met = bool(parent.get("on")) and result.variation == prerequisite.get("variation")
-            if not met:
-                why = f"prerequisite flag {key} is not serving variation {prerequisite.get('variation')}"
-                return _Outcome(flag.get("offVariation"), "prerequisite_failed", why)
+            return _Outcome(flag.get("offVariation"), "flag_off", f"flag is off{self._where()}")
+        failed = self._prerequisites(flag, individuals, stack)
+        if failed is not None:
+            return failed
         target = self._targets(flag, individuals)
         if target is not None:
             return target
@@ -301,6 +305,56 @@ class LaunchDarklySnapshot:
                 clauses = " and ".join(_describe_clause(c) for c in rule.get("clauses") or []) or "no clauses"
                 return self._serve(flag, rule, individuals, "rule_match", f"rule {index + 1} matched ({clauses})")
         return self._serve(flag, flag.get("fallthrough") or {}, individuals, "fallthrough", "no target or rule matched")
+
+    def _prerequisites(
+        self, flag: Mapping[str, Any], individuals: dict[str, _Individual], stack: list[str]
+    ) -> _Outcome | None:
+        """The first prerequisite that is not met, as the flag's answer (its off variation); None if all are.
+
+        As the SDK: in order, each prerequisite flag is evaluated for the same context; it is met when that flag
+        is on and serves the required variation index. A flag that is missing (deleted, archived) is not met; a
+        chain that comes back to a flag on it is an error.
+        """
+        for prerequisite in flag.get("prerequisites") or []:
+            key = prerequisite.get("key")
+            required = prerequisite.get("variation")
+            if key in stack:
+                raise _Malformed(f"prerequisites go round in a circle: {' -> '.join([*stack, key])}")
+            parent = self.flags.get(key)
+            if parent is None:
+                if key in self.unsynced:
+                    raise _Unknowable(
+                        f"prerequisite {key} lies deeper than LaunchDesk follows prerequisites; it was not synced",
+                        "unpredictable_prerequisite",
+                    )
+                failure = "LaunchDarkly has no such flag: deleted or archived"
+            else:
+                result = self._evaluate(parent, individuals, stack + [key])
+                variations = parent.get("variations") or []
+                # A variation that does not exist is an error for the SDK: no variation at all.
+                served = result.variation
+                if served is not None and not 0 <= served < len(variations):
+                    served = None
+                if served == required and parent.get("on"):
+                    continue
+                because = (f"its own prerequisite {result.prerequisite} failed"
+                           if result.code == "prerequisite_failed" else result.why)
+                wanted = f"variation {required}{_value_of(variations, required)} is required"
+                if not parent.get("on"):
+                    failure = f"it is off{self._where()}"
+                    if served == required:
+                        failure += ", and a prerequisite that is off is never met, whatever it serves"
+                elif served is None:
+                    failure = f"it serves no variation where {wanted}, because {because}"
+                else:
+                    failure = (f"it serves variation {served}{_value_of(variations, served)} where {wanted}, "
+                               f"because {because}")
+            why = f"prerequisite {key} failed ({failure})"
+            return _Outcome(flag.get("offVariation"), "prerequisite_failed", why, key)
+        return None
+
+    def _where(self) -> str:
+        return f" in {self.environment}" if self.environment else ""
 
     def _targets(self, flag: Mapping[str, Any], individuals: dict[str, _Individual]) -> _Outcome | None:
         user_targets = flag.get("targets") or []
@@ -339,7 +393,9 @@ class LaunchDarklySnapshot:
             return _Outcome(rule_or_fallthrough["variation"], code, why)
         rollout = rule_or_fallthrough.get("rollout")
         if not rollout or not rollout.get("variations"):
-            raise _Malformed("a rule or the fallthrough has neither a variation nor a rollout")
+            # The SDK answers with an error here instead of failing: as a prerequisite, such a flag is not met.
+            why = "the SDK reports an error (a rule or the fallthrough has neither a variation nor a rollout)"
+            return _Outcome(None, "malformed_flag", why)
         experiment = rollout.get("kind") == "experiment"
         bucket = self._bucket(flag, rollout, individuals, experiment)
         total = 0.0
@@ -448,6 +504,13 @@ class LaunchDarklySnapshot:
 
 def _any_value(op: str, actual: Any, values: Sequence[Any], prepared: list[Any] | None) -> bool:
     return any(_op_matches(op, actual, v, None if prepared is None else prepared[i]) for i, v in enumerate(values))
+
+
+def _value_of(variations: Sequence[Any], index: Any) -> str:
+    """" (value)" for an existing variation index, "" otherwise."""
+    if isinstance(index, int) and not isinstance(index, bool) and 0 <= index < len(variations):
+        return f" ({variations[index]!r})"
+    return ""
 
 
 def _describe_clause(clause: Mapping[str, Any]) -> str:
