@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import json
 import secrets
+import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 
 import pytest
 
-from launchdesk.flags.http import AuthError, NotFound
+from launchdesk.flags.http import AuthError, NotFound, ServerError
 from launchdesk.flags.launchdarkly_api import LaunchDarklyClient, flag_config, rollout_percentage
 from loopback_http import Answer, LoopbackHttp, json_answer
 
@@ -183,3 +184,77 @@ def test_unknown_flag_and_environment_are_not_found(client: LaunchDarklyClient) 
     assert "staging" in check.message
     with pytest.raises(NotFound, match="no environment 'staging'"):
         client.get_flag("default", "new-checkout", "staging")
+
+
+def rest_flag(key: str, prerequisites: list[str], *, archived: bool = False) -> dict:
+    """The documented REST shape (the new-checkout example) for another flag, needing `prerequisites` (variation 0)."""
+    rep = fixture("flag-new-checkout-production.json")
+    rep.update(key=key, name=key, archived=archived)
+    rep["environments"]["production"]["prerequisites"] = [{"key": k, "variation": 0} for k in prerequisites]
+    rep["environments"]["production"]["rules"] = []
+    return rep
+
+
+def test_prerequisites_are_fetched_level_by_level_each_once(launchdarkly: LoopbackHttp) -> None:
+    """new-checkout -> checkout-api-v2 -> {payments, ledger}; payments -> {ledger, new-checkout} (a circle);
+    ledger -> retired (archived) and gone (404). The two flags of one level are fetched side by side: each
+    answer waits until both requests have arrived."""
+    both = threading.Barrier(2, timeout=5)
+
+    def together(rep: dict) -> Answer:
+        def answer(handler: BaseHTTPRequestHandler) -> None:
+            both.wait()
+            json_answer(200, rep)(handler)
+
+        return authorized(answer)
+
+    flags = {
+        "checkout-api-v2": authorized(json_answer(200, rest_flag("checkout-api-v2", ["payments", "ledger"]))),
+        "payments": together(rest_flag("payments", ["ledger", "new-checkout"])),
+        "ledger": together(rest_flag("ledger", ["retired", "gone"])),
+        "retired": authorized(json_answer(200, rest_flag("retired", [], archived=True))),
+        "gone": authorized(json_answer(404, fixture("error-not-found.json"))),
+    }
+    for key, answer in flags.items():
+        launchdarkly.route(f"/api/v2/flags/default/{key}", answer)
+    with LaunchDarklyClient(TOKEN, base_url=launchdarkly.url, backoff=0.01) as client:
+        config = client.get_flag("default", "new-checkout", "production")
+        found = client.get_prerequisites("default", config, "production")
+
+    assert [f["key"] for f in found["prerequisiteFlags"]] == ["checkout-api-v2", "payments", "ledger"]
+    assert found["missingPrerequisites"] == ["retired", "gone"] and found["unsyncedPrerequisites"] == []
+    assert found["prerequisiteFlags"][1]["prerequisites"] == [{"key": "ledger", "variation": 0},
+                                                             {"key": "new-checkout", "variation": 0}]
+    # Each flag once, for the environment asked; each prerequisite with the segments its rules name.
+    for key in [*flags, "new-checkout"]:
+        requests = [r for r in launchdarkly.requests if r.path == f"/api/v2/flags/default/{key}"]
+        assert len(requests) == 1 and requests[0].query == "env=production", key
+    assert all("segments" in f for f in found["prerequisiteFlags"])
+    assert json.loads(json.dumps(found)) == found
+
+
+def test_prerequisites_deeper_than_the_limit_are_listed_not_fetched(launchdarkly: LoopbackHttp) -> None:
+    chain = [f"step-{i}" for i in range(6)]
+    launchdarkly.route("/api/v2/flags/default/checkout-api-v2",
+                       authorized(json_answer(200, rest_flag("checkout-api-v2", [chain[0]]))))
+    for key, after in zip(chain, chain[1:] + [None]):
+        launchdarkly.route(f"/api/v2/flags/default/{key}",
+                           authorized(json_answer(200, rest_flag(key, [after] if after else []))))
+    with LaunchDarklyClient(TOKEN, base_url=launchdarkly.url, backoff=0.01) as client:
+        config = client.get_flag("default", "new-checkout", "production")
+        found = client.get_prerequisites("default", config, "production", max_depth=3)
+        everything = client.get_prerequisites("default", config, "production")
+    assert [f["key"] for f in found["prerequisiteFlags"]] == ["checkout-api-v2", "step-0", "step-1"]
+    assert found["unsyncedPrerequisites"] == ["step-2"]
+    assert launchdarkly.count("/api/v2/flags/default/step-2") == 1  # by the second call only
+    assert [f["key"] for f in everything["prerequisiteFlags"]] == ["checkout-api-v2", *chain]
+    assert everything["unsyncedPrerequisites"] == [] == everything["missingPrerequisites"]
+
+
+def test_a_prerequisite_that_keeps_failing_raises(launchdarkly: LoopbackHttp) -> None:
+    launchdarkly.route("/api/v2/flags/default/checkout-api-v2", json_answer(502, {"message": "bad gateway"}))
+    with LaunchDarklyClient(TOKEN, base_url=launchdarkly.url, backoff=0.01, retries=2) as client:
+        config = client.get_flag("default", "new-checkout", "production")
+        with pytest.raises(ServerError):
+            client.get_prerequisites("default", config, "production")
+    assert launchdarkly.count("/api/v2/flags/default/checkout-api-v2") == 3  # the retries of any request

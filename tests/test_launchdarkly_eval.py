@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import random
+from collections import Counter
 
 import pytest
 
@@ -81,7 +82,20 @@ def variation_or_rollout(rng: random.Random, variations: int) -> dict:
     return {"rollout": random_rollout(rng, variations)}
 
 
-def random_flag(rng: random.Random, key: str, others: list[str]) -> dict:
+def random_prerequisites(rng: random.Random, earlier: list[str], later: list[str]) -> list[dict]:
+    """Prerequisites on earlier flags (so chains form), now and then on a flag that does not exist or on a later
+    flag (which may close a circle), requiring a variation that may not exist."""
+    if not earlier or rng.random() >= 0.5:
+        return []
+    keys = rng.sample(earlier, k=min(len(earlier), rng.choice([1, 1, 2, 3])))
+    if rng.random() < 0.1:
+        keys.insert(rng.randrange(len(keys) + 1), "flag-that-does-not-exist")
+    if later and rng.random() < 0.05:
+        keys.append(rng.choice(later))
+    return [{"key": k, "variation": rng.choice([0, 0, 1, 1, 2, 3])} for k in keys]
+
+
+def random_flag(rng: random.Random, key: str, others: list[str], later: list[str] = ()) -> dict:
     variations = [True, False] if rng.random() < 0.8 else ["red", "green", "blue"]
     n = len(variations)
     flag: dict = {
@@ -91,7 +105,9 @@ def random_flag(rng: random.Random, key: str, others: list[str]) -> dict:
         "salt": rng.choice(["abc123", "", "0f1e2d"]),
         "variations": variations,
         "offVariation": rng.choice([0, 1, 1, None]),
-        "fallthrough": variation_or_rollout(rng, n),
+        # Now and then a fallthrough that serves nothing: the SDK answers with an error, which as a prerequisite
+        # means not met.
+        "fallthrough": variation_or_rollout(rng, n) if rng.random() < 0.97 else {},
         "targets": [],
         "contextTargets": [],
         "rules": [],
@@ -109,8 +125,7 @@ def random_flag(rng: random.Random, key: str, others: list[str]) -> dict:
         rule = {"id": f"rule-{index}", "clauses": [random_clause(rng) for _ in range(rng.randint(1, 2))]}
         rule.update(variation_or_rollout(rng, n))
         flag["rules"].append(rule)
-    if others and rng.random() < 0.3:
-        flag["prerequisites"] = [{"key": rng.choice(others), "variation": rng.randrange(2)}]
+    flag["prerequisites"] = random_prerequisites(rng, others, list(later))
     return flag
 
 
@@ -176,24 +191,111 @@ def sdk_client():
         client.close()
 
 
+# Our codes and the SDK's reason kinds (an error is an error, whatever its kind).
+SDK_KINDS = {"flag_off": "OFF", "prerequisite_failed": "PREREQUISITE_FAILED", "target_match": "TARGET_MATCH",
+             "rule_match": "RULE_MATCH", "fallthrough": "FALLTHROUGH", "malformed_flag": "ERROR",
+             "invalid_context": "ERROR", "unknown_flag": "ERROR"}  # fmt: skip
+
+
+def assert_agrees(client: LDClient, ours: LaunchDarklySnapshot, key: str, context: dict, flags: list[dict]) -> dict:
+    """Same variation, value, reason kind and failed prerequisite as the SDK; the SDK's reason."""
+    detail = client.variation_detail(key, Context.from_dict(context), False)
+    answer = ours.explain(key, context)
+    seen = (answer.variation, answer.value, SDK_KINDS[answer.code], answer.prerequisite_key)
+    expected = (detail.variation_index, detail.value, detail.reason["kind"], detail.reason.get("prerequisiteKey"))
+    assert seen == expected, (key, flags, context, answer, detail.reason)
+    return detail.reason
+
+
 def test_agrees_with_the_sdk_on_generated_flags_and_contexts(sdk_client):
+    """Flags with chains of prerequisites (several per flag, some off, some missing, some in a circle) too."""
     rng = random.Random(424242)
     compared = 0
+    kinds: Counter = Counter()
     for _ in range(40):
         keys = [f"flag-{i}" for i in range(6)]
-        flags = [random_flag(rng, key, keys[:i]) for i, key in enumerate(keys)]
+        flags = [random_flag(rng, key, keys[:i], keys[i + 1 :]) for i, key in enumerate(keys)]
         client = sdk_client(flags, SEGMENT_LIST)
         ours = LaunchDarklySnapshot(flags, SEGMENT_LIST)
         for _ in range(60):
             context = random_context(rng)
             for key in keys:
-                detail = client.variation_detail(key, Context.from_dict(context), False)
-                answer = ours.explain(key, context)
-                assert (answer.variation, answer.value) == (detail.variation_index, detail.value), (
-                    flags[keys.index(key)], context, answer, detail.reason
-                )
+                reason = assert_agrees(client, ours, key, context, flags)
+                kinds[reason["kind"]] += 1
                 compared += 1
     assert compared >= 10000
+    # Every step is exercised, prerequisites failing among them.
+    assert min(kinds[k] for k in ("OFF", "PREREQUISITE_FAILED", "TARGET_MATCH", "RULE_MATCH", "FALLTHROUGH")) > 200
+    assert kinds["ERROR"] > 50
+
+
+def test_agrees_with_the_sdk_on_prerequisite_chains(sdk_client):
+    """A chain app -> api -> db -> payments with each link's requirement met, then broken link by link: an off
+    prerequisite, another variation served, a missing flag, a circle; and a flag with two prerequisites."""
+
+    def flag(key: str, prerequisites: list[tuple[str, int]], **settings) -> dict:
+        return {"key": key, "version": 1, "on": True, "salt": key, "variations": ["a", "b", "c"], "offVariation": 2,
+                "fallthrough": {"variation": 0}, "targets": [], "contextTargets": [], "rules": [],
+                "prerequisites": [{"key": k, "variation": v} for k, v in prerequisites], "trackEvents": False,
+                "deleted": False, **settings}  # fmt: skip
+
+    chain = {
+        "app": flag("app", [("api", 0)]),
+        "api": flag("api", [("db", 1)], fallthrough={"variation": 0}),
+        "db": flag("db", [("payments", 0)], fallthrough={"variation": 1},
+                   rules=[{"id": "r", "clauses": [{"attribute": "plan", "op": "in", "values": ["starter"]}],
+                           "variation": 0}]),
+        "payments": flag("payments", [], offVariation=0),
+        "both": flag("both", [("payments", 0), ("db", 1)]),
+    }  # fmt: skip
+    broken = {
+        "intact": {},
+        "payments off (its off variation is the one required, still not met)": {"payments": {"on": False}},
+        "db off": {"db": {"on": False}},
+        "db serves another variation": {"db": {"fallthrough": {"variation": 2}}},
+        "db serves a variation that does not exist": {"db": {"fallthrough": {"variation": 7}}},
+        "db serves a variation that does not exist, which api requires": {
+            "db": {"fallthrough": {"variation": 7}}, "api": {"prerequisites": [{"key": "db", "variation": 7}]}},
+        "db serves nothing": {"db": {"fallthrough": {}}},
+        "api requires a variation that does not exist": {"api": {"prerequisites": [{"key": "db", "variation": 9}]}},
+        "payments missing": {"payments": None},
+        "circle payments -> app": {"payments": {"prerequisites": [{"key": "app", "variation": 0}]}},
+        "circle payments -> payments": {"payments": {"prerequisites": [{"key": "payments", "variation": 0}]}},
+        "app's off variation unset": {"app": {"offVariation": None}, "payments": {"on": False}},
+    }
+    contexts = [{"kind": "user", "key": "u1"}, {"kind": "user", "key": "u2", "plan": "starter"}]
+    for case, changes in broken.items():
+        flags = []
+        for key, base in chain.items():
+            if key in changes and changes[key] is None:
+                continue
+            flags.append({**base, **(changes.get(key) or {})})
+        client = sdk_client(flags, [])
+        ours = LaunchDarklySnapshot(flags, environment="production")
+        for key in chain:
+            for context in contexts:
+                assert_agrees(client, ours, key, context, [case, *flags])
+
+    # The words say which prerequisite failed, and why.
+    ours = LaunchDarklySnapshot([chain["app"], chain["api"], {**chain["db"], "on": False}, chain["payments"]],
+                                environment="production")  # fmt: skip
+    app = ours.explain("app", contexts[0], enabled_variations={0})
+    assert (app.code, app.prerequisite_key, app.variation) == ("prerequisite_failed", "api", 2)
+    assert app.reason == (
+        "not enabled: prerequisite api failed (it serves variation 2 ('c') where variation 0 ('a') is required, "
+        "because its own prerequisite db failed), serves its off variation 2 ('c')"
+    )
+    assert ours.explain("api", contexts[0], enabled_variations={0}).reason == (
+        "not enabled: prerequisite db failed (it is off in production), serves its off variation 2 ('c')"
+    )
+    missing = LaunchDarklySnapshot([chain["app"]]).explain("app", contexts[0])
+    assert missing.prerequisite_key == "api" and "api failed (LaunchDarkly has no such flag" in missing.reason
+    circle = LaunchDarklySnapshot([chain["app"], {**chain["api"], "prerequisites": [{"key": "app", "variation": 0}]}])
+    assert circle.explain("app", contexts[0]).code == "malformed_flag"
+    assert "app -> api -> app" in circle.explain("app", contexts[0]).reason
+    # A prerequisite a sync did not follow (too deep) makes the answer unpredictable, not a failure.
+    unsynced = LaunchDarklySnapshot([chain["app"], chain["api"]], unsynced=["db"]).explain("app", contexts[0])
+    assert (unsynced.enabled, unsynced.code) == (None, "unpredictable_prerequisite")
 
 
 def test_reasons_name_the_deciding_step():

@@ -248,6 +248,23 @@ def test_a_prerequisite_that_fails_to_fetch_fails_the_sync_and_keeps_the_last_sn
     ws.close()
 
 
+def test_a_snapshot_synced_without_its_prerequisites_is_unpredictable(tmp_path, launchdarkly, token, secret_service):
+    """A snapshot stored before prerequisites were synced names them but does not hold them: unknown, not failed."""
+    ws = linked_workspace(tmp_path, launchdarkly, token)
+    assert sync_flags(ws).status is SyncStatus.OK
+    with ws.session() as s:
+        snapshot = rollout_snapshot(s, s.scalars(select(Rollout)).one())
+        assert snapshot.connection is not None
+        s.expunge(snapshot)  # changed below, never written back
+    older = {k: v for k, v in snapshot.definition.items() if not k.endswith(("Prerequisites", "prerequisiteFlags"))}
+    snapshot.definition = older
+    answer = SnapshotEvaluator(snapshot).explain({"key": "acct-0001", "attributes": {"region": "us"}})
+    assert (answer.enabled, answer.code) == (None, "unpredictable_prerequisite")
+    assert answer.reason == ("unpredictable: prerequisite checkout-api-v2 was not synced with the flag, so whether "
+                             "it is met is not known")
+    ws.close()
+
+
 def test_wrong_token_fails_the_sync_and_keeps_nothing_half_done(tmp_path, launchdarkly, secret_service):
     ws = create_workspace(tmp_path / "ld.launchdesk")
     with ws.transaction() as s:

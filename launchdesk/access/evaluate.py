@@ -52,11 +52,16 @@ class SnapshotEvaluator:
         elif self.kind is ConnectionKind.LAUNCHDARKLY:
             from launchdesk.flags.launchdarkly_eval import LaunchDarklySnapshot
 
-            # Prerequisite flags came along with the flag (see `LaunchDarklyClient.get_prerequisites`).
+            # Prerequisite flags came along with the flag (see `LaunchDarklyClient.get_prerequisites`); a snapshot
+            # from before they did has none, so its prerequisites are unknown rather than missing.
             flags = [definition, *(definition.get("prerequisiteFlags") or [])]
             segments = {k: {"key": k, **segment} for f in flags for k, segment in (f.get("segments") or {}).items()}
+            if "prerequisiteFlags" in definition:
+                unsynced = list(definition.get("unsyncedPrerequisites") or ())
+            else:
+                unsynced = [p["key"] for p in definition.get("prerequisites") or []]
             self._ld = LaunchDarklySnapshot(flags, list(segments.values()), environment=self.environment,
-                                            unsynced=definition.get("unsyncedPrerequisites") or ())
+                                            unsynced=unsynced)
             self.fields = set()
         else:
             raise ValueError(f"{self.kind} is not a flag platform")

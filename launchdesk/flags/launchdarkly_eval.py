@@ -233,8 +233,9 @@ class LaunchDarklySnapshot:
     ) -> None:
         """`fallback_value` is what the application passes as the SDK's default (served on errors).
 
-        `unsynced` names flags that exist but are not in `flags` (prerequisites deeper than a sync follows):
-        an answer that needs one is unpredictable, where a flag absent from LaunchDarkly fails as a prerequisite.
+        `unsynced` names flags that may exist but are not in `flags` (prerequisites deeper than a sync follows,
+        or a snapshot from before prerequisites were synced): an answer that needs one is unpredictable, where a
+        flag absent from LaunchDarkly fails as a prerequisite.
         """
         self.flags = {f["key"]: f for f in (normalize_flag(flag, environment) for flag in flags)}
         self.unsynced = set(unsynced) - set(self.flags)
@@ -324,7 +325,7 @@ class LaunchDarklySnapshot:
             if parent is None:
                 if key in self.unsynced:
                     raise _Unknowable(
-                        f"prerequisite {key} lies deeper than LaunchDesk follows prerequisites; it was not synced",
+                        f"prerequisite {key} was not synced with the flag, so whether it is met is not known",
                         "unpredictable_prerequisite",
                     )
                 failure = "LaunchDarkly has no such flag: deleted or archived"
