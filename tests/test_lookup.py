@@ -10,12 +10,24 @@ import os
 import pytest
 from sqlalchemy import select, text
 
-from comms_world import ENVIRONMENT, LIVE_PHASE, World, add_snapshot, build_world
+from comms_world import ENVIRONMENT, FLAG, LIVE_PHASE, World, add_snapshot, build_world
 from launchdesk.access.evaluate import account_context
 from launchdesk.access.lookup import Lookup, lookup, lookup_context
 from launchdesk.accounts.search import search_account_ids, search_account_rows, search_accounts
-from launchdesk.models import Account, Cohort, Contact, PhaseKind, PhaseStatus, Rollout, utcnow
+from launchdesk.connections import add_connection
+from launchdesk.models import (
+    Account,
+    Cohort,
+    Contact,
+    Delivery,
+    DeliveryState,
+    PhaseKind,
+    PhaseStatus,
+    Rollout,
+    utcnow,
+)
 from launchdesk.planning.template import create_rollout_from_template, load_template
+from launchdesk.workspace import create_workspace
 
 KEY = "acct-00001"  # plan "pro", segment "mid_market"
 
@@ -157,3 +169,49 @@ def test_found_rows_match_the_accounts_and_their_contexts(world):
                 assert lookup_context(row) == account_context(account)
         assert [r.account_key for r in search_account_rows(s, "acct-00001")][:1] == [KEY]  # once, ranked by its id
         assert len({r.id for r in search_account_rows(s, "acct-", limit=50)}) == 30
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def target(request, tmp_path) -> str:  # type: ignore[no-untyped-def]
+    """A fresh workspace target on each back end: the lookup's SQL is written for both."""
+    if request.param == "sqlite":
+        return str(tmp_path / "lookup.launchdesk")
+    return request.getfixturevalue("postgres_server").create_database("lookup_workspace")
+
+
+def test_the_lookup_answers_alike_on_both_back_ends(target):
+    sent_at = dt.datetime(2026, 1, 20, 9, 30, tzinfo=dt.timezone.utc)
+    with create_workspace(target) as ws:
+        with ws.transaction() as s:
+            for i in range(12):
+                s.add(Account(account_key=f"acct-{i:05d}", name=f"Company {i}", name_folded=f"company {i}",
+                              attributes={"plan": "pro" if i % 2 else "starter", "segment": "mid_market"},
+                              contacts=[Contact(position=0, email=f"ops{i}@company{i}.example")]))
+            connection = add_connection(s, "unleash", "unleash", url="http://127.0.0.1:4242",
+                                        environment=ENVIRONMENT)
+            rollout = create_rollout_from_template(s, load_template(), name="Smart inbox", feature_name="Inbox",
+                                                   launch_start=dt.datetime(2027, 1, 11, 9, tzinfo=dt.timezone.utc))
+            rollout.flag_connection, rollout.flag_key = connection, FLAG  # the connection's environment
+            phases = [p for p in rollout.phases if p.kind is PhaseKind.ROLLOUT]
+            phases[0].status = PhaseStatus.LIVE
+            first = s.scalars(select(Cohort).where(Cohort.rollout == rollout).order_by(Cohort.position)).first()
+            first.rule = {"match": "all",
+                          "conditions": [{"attribute": "plan", "operator": "in", "values": ["pro"]}]}
+            s.flush()
+            account_3 = s.scalars(select(Account).where(Account.account_key == "acct-00003")).one()
+            s.add(Delivery(message=phases[0].messages[0], account_id=account_3.id,
+                           recipient="ops3@company3.example", state=DeliveryState.SENT, sent_at=sent_at))
+            live, first_cohort, message = phases[0].name, first.name, phases[0].messages[0].name
+        add_snapshot(ws, 100, fetched_at=sent_at)
+        with ws.session() as s:
+            assert [a.account_id for a in lookup(s, "ACCT-0000", limit=3)] == [f"acct-0000{i}" for i in range(3)]
+            assert [a.account_id for a in lookup(s, "company 1", limit=5)] == ["acct-00001", "acct-00010",
+                                                                               "acct-00011"]
+            (found,) = lookup(s, "ops3@", rollout_name="Smart inbox")
+            assert lookup(s, "zz") == []
+    assert (found.account_id, found.name, found.emails) == ("acct-00003", "Company 3", ["ops3@company3.example"])
+    assert (found.cohort, found.phase, found.has_access) == (first_cohort, live, "true")
+    assert found.reason.startswith("enabled:") and found.snapshot_at == sent_at.isoformat()
+    assert found.snapshot_age_s is not None and found.snapshot_age_s > 0
+    assert [(m.message, m.channel, m.recipient, m.state, m.sent_at) for m in found.messages] == [
+        (message, "email", "ops3@company3.example", "sent", sent_at.isoformat())]
