@@ -5,11 +5,15 @@ from __future__ import annotations
 import getpass
 import os
 from collections.abc import Callable, Iterable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from sqlalchemy.orm import Session
+from launchdesk import models
+from launchdesk.models import utcnow
 
-from launchdesk.models import JournalEntry, Rollout, utcnow
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
+    from launchdesk.models import JournalEntry, Rollout
 
 
 def current_user() -> str:
@@ -33,8 +37,8 @@ def record(
     details: dict[str, Any] | None = None,
 ) -> JournalEntry:
     """Add a journal entry to the session's transaction (it commits with the change it describes)."""
-    rollout_id = rollout.id if isinstance(rollout, Rollout) else rollout
-    entry = JournalEntry(
+    rollout_id = rollout if rollout is None or isinstance(rollout, int) else rollout.id
+    entry = models.JournalEntry(
         at=utcnow(),
         rollout_id=rollout_id,
         actor=actor or current_user(),

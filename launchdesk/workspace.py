@@ -11,16 +11,21 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import enum
+import functools
+import json
 import logging
 import os
 import sqlite3
-from collections.abc import Iterator
+import threading
+from collections import namedtuple
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, Literal
 
-from sqlalchemy import create_engine, event, text
-from sqlalchemy.engine import Engine, make_url
-from sqlalchemy.orm import Session, sessionmaker
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Engine
+    from sqlalchemy.orm import Session
 
 log = logging.getLogger(__name__)
 
@@ -62,6 +67,8 @@ def is_url(target: str | os.PathLike[str]) -> bool:
 def display_name(target: str | os.PathLike[str]) -> str:
     """How a workspace is named to the user: the file path, or the URL without its password."""
     if is_url(target):
+        from sqlalchemy.engine import make_url
+
         return make_url(str(target)).render_as_string(hide_password=True)
     return str(Path(target))
 
@@ -75,19 +82,81 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cur.close()
 
 
-class Workspace:
-    """An open workspace: its engine and a session factory. Close it when done."""
+# How ``Workspace.read`` hands back a column: as stored, or converted the way the mapped column type does.
+ColumnKind = Literal["utc_datetime", "date", "json", "bool"] | type[enum.Enum]
 
-    def __init__(self, target: str, engine: Engine, *, path: Path | None) -> None:
+
+class Workspace:
+    """An open workspace: its engine and a session factory. Close it when done.
+
+    The engine (and with it SQLAlchemy) is made on first use. Until then ``read`` answers plain SQL from a
+    read-only connection of Python's own sqlite3 module: that is how the window paints its first screen
+    without waiting for SQLAlchemy, whose import alone costs more than a bare Qt window's whole start-up.
+    """
+
+    def __init__(self, target: str, engine: Engine | None = None, *, path: Path | None) -> None:
         self.target = target
         self.path = path
-        self.engine = engine
-        self._sessions = sessionmaker(engine, expire_on_commit=False)
+        self._engine = engine
+        self._sessions: Any = None
+        self._lock = threading.Lock()
+        self._reader: sqlite3.Connection | None = None  # read-only, for ``read`` before the engine exists
+        self._reader_thread: int | None = None
         self.backup_path: Path | None = None  # set when opening copied the file aside before a migration
 
     @property
+    def engine(self) -> Engine:
+        engine = self._engine
+        if engine is None:
+            with self._lock:
+                if self._engine is None:
+                    self._engine = make_engine(self.target)
+                engine = self._engine
+        return engine
+
+    @property
+    def engine_ready(self) -> bool:
+        return self._engine is not None
+
+    @property
     def is_sqlite(self) -> bool:
-        return self.engine.dialect.name == "sqlite"
+        return self.path is not None or self.engine.dialect.name == "sqlite"
+
+    def read(self, sql: str, params: Mapping[str, Any] | None = None,
+             kinds: Mapping[str, ColumnKind] | None = None) -> list[Any]:
+        """The rows of one SELECT with ``:name`` parameters, columns by attribute as on SQLAlchemy rows.
+
+        ``kinds`` names the columns to convert as their mapped type does (aware UTC datetimes, dates, JSON,
+        booleans, enumerations); the others come as the database stores them. Before the engine exists a
+        workspace file is read with the sqlite3 module, afterwards through the engine: the two give the same
+        rows (tests/test_workspace_read.py reads every start-up query both ways).
+        """
+        kinds = kinds or {}
+        reader = self._plain_reader()
+        if reader is None:
+            from sqlalchemy import text
+
+            statement = text(sql).columns(**{name: _sql_type(kind) for name, kind in kinds.items()})
+            with self.engine.connect() as conn:
+                return list(conn.execute(statement, dict(params or {})))
+        cursor = reader.execute(sql, dict(params or {}))
+        names = [d[0] for d in cursor.description]
+        row_type = _plain_row_type(tuple(names))
+        converters = [_converter(kinds.get(name)) for name in names]
+        if not any(converters):
+            return [row_type._make(raw) for raw in cursor]
+        return [row_type._make([v if c is None or v is None else c(v) for c, v in zip(converters, raw)])
+                for raw in cursor]
+
+    def _plain_reader(self) -> sqlite3.Connection | None:
+        """The sqlite3 connection ``read`` uses while there is no engine (None: use the engine)."""
+        if self._engine is not None or self.path is None:
+            return None
+        if self._reader is None:
+            self._reader = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True)
+            self._reader.execute("PRAGMA busy_timeout=5000")
+            self._reader_thread = threading.get_ident()
+        return self._reader if self._reader_thread == threading.get_ident() else None
 
     @property
     def name(self) -> str:
@@ -95,16 +164,23 @@ class Workspace:
 
     @property
     def display(self) -> str:
-        return display_name(self.target)
+        return display_name(self.path if self.path is not None else self.target)
 
     def session(self) -> Session:
-        return self._sessions()
+        return self._session_factory()()
 
     @contextlib.contextmanager
     def transaction(self) -> Iterator[Session]:
         """A session whose work is committed at the end of the block, or rolled back on an exception."""
-        with self._sessions() as session, session.begin():
+        with self._session_factory()() as session, session.begin():
             yield session
+
+    def _session_factory(self) -> Any:
+        if self._sessions is None:
+            from sqlalchemy.orm import sessionmaker
+
+            self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+        return self._sessions
 
     def schema_revision(self) -> str | None:
         with self.engine.connect() as conn:
@@ -124,7 +200,12 @@ class Workspace:
         return dest
 
     def close(self) -> None:
-        self.engine.dispose()
+        if self._reader is not None:
+            with contextlib.suppress(sqlite3.ProgrammingError):  # made in another thread: it goes with it
+                self._reader.close()
+            self._reader = None
+        if self._engine is not None:
+            self._engine.dispose()
 
     def __enter__(self) -> Workspace:
         return self
@@ -133,7 +214,58 @@ class Workspace:
         self.close()
 
 
+@functools.lru_cache(maxsize=64)
+def _plain_row_type(names: tuple[str, ...]) -> Any:
+    """A row class for sqlite3 results: attributes, indexes and ``_mapping``, like SQLAlchemy's Row."""
+    base = namedtuple("Row", names, rename=True)  # type: ignore[misc]
+    return type("Row", (base,), {"__slots__": (), "_mapping": property(lambda self: self._asdict())})
+
+
+def _utc_datetime(value: Any) -> dt.datetime:
+    moment = value if isinstance(value, dt.datetime) else dt.datetime.fromisoformat(value)
+    return moment.replace(tzinfo=dt.timezone.utc)
+
+
+def _date(value: Any) -> dt.date:
+    return value if isinstance(value, dt.date) else dt.date.fromisoformat(value)
+
+
+def _json(value: Any) -> Any:
+    return json.loads(value) if isinstance(value, (str, bytes)) else value
+
+
+_CONVERTERS: dict[str, Callable[[Any], Any]] = {"utc_datetime": _utc_datetime, "date": _date, "json": _json,
+                                                "bool": bool}
+
+
+def _converter(kind: ColumnKind | None) -> Callable[[Any], Any] | None:
+    if kind is None:
+        return None
+    return _CONVERTERS[kind] if isinstance(kind, str) else kind
+
+
+def _sql_type(kind: ColumnKind) -> Any:
+    """The SQLAlchemy type that converts a column of this kind (the one the mapped column declares)."""
+    from sqlalchemy import JSON, Boolean, Date, Enum
+
+    from launchdesk.models.base import UTCDateTime
+
+    if kind == "utc_datetime":
+        return UTCDateTime()
+    if kind == "date":
+        return Date()
+    if kind == "json":
+        return JSON()
+    if kind == "bool":
+        return Boolean()
+    assert isinstance(kind, type)
+    return Enum(kind, native_enum=False, create_constraint=False, length=32,
+                values_callable=lambda members: [m.value for m in members])
+
+
 def _read_revision(conn: Any) -> str | None:
+    from sqlalchemy import text
+
     try:
         row = conn.execute(text("SELECT version_num FROM alembic_version")).first()
     except Exception:
@@ -208,6 +340,8 @@ def _check_revision(revision: str | None, where: str) -> bool:
 
 def server_secret_name(target: str) -> str:
     """The keyring entry holding a team workspace's database password: user@host:port/database."""
+    from sqlalchemy.engine import make_url
+
     url = make_url(target)
     return f"workspace:{url.username or ''}@{url.host or ''}:{url.port or ''}/{url.database or ''}"
 
@@ -228,6 +362,9 @@ def _with_keyring_password(url: Any) -> Any:
 
 def make_engine(target: str) -> Engine:
     """The only place an engine is created; SQLite gets its pragmas in a connect listener."""
+    from sqlalchemy import create_engine, event
+    from sqlalchemy.engine import make_url
+
     url = _with_keyring_password(make_url(target))
     if url.get_backend_name() == "sqlite":
         engine = create_engine(url)
@@ -281,7 +418,7 @@ def open_workspace(target: str | os.PathLike[str], *, create: bool = False) -> W
         return create_workspace(path)
     revision = inspect_sqlite_file(path)
     needs_upgrade = _check_revision(revision, str(path))
-    ws = Workspace(f"sqlite:///{path}", make_engine(f"sqlite:///{path}"), path=path)
+    ws = Workspace(f"sqlite:///{path}", path=path)  # the engine is made on first use
     if needs_upgrade:
         assert revision is not None
         backup = backup_name(path, revision)
@@ -320,6 +457,8 @@ def _open_url(url: str) -> Workspace:
 
 def _migrate(ws: Workspace) -> None:
     """Upgrade to head with Alembic (imported here, on first need). PostgreSQL upgrades hold an advisory lock."""
+    from sqlalchemy import text
+
     from launchdesk import migrations
 
     with ws.engine.begin() as conn:

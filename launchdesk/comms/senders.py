@@ -30,7 +30,7 @@ from urllib.parse import quote, urlsplit
 from launchdesk.comms.templating import Rendered
 from launchdesk.connections import ConnectionProblem, read_secret
 from launchdesk.models import Connection, ConnectionKind
-from launchdesk.models.base import StrEnum
+from launchdesk.models.enums import StrEnum
 from launchdesk.secrets import SecretsUnavailable
 
 Cancelled = Callable[[], bool]

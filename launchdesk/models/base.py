@@ -9,6 +9,22 @@ from typing import Any
 from sqlalchemy import JSON, DateTime, Enum, MetaData, TypeDecorator
 from sqlalchemy.orm import DeclarativeBase
 
+from .enums import (  # noqa: F401 - re-exported: the schema's enumerations live with the schema
+    Channel,
+    ConnectionKind,
+    DecisionKind,
+    DeliveryState,
+    GateOutcome,
+    MessageState,
+    PhaseKind,
+    PhaseStatus,
+    Role,
+    RolloutStatus,
+    StrEnum,
+    SyncStatus,
+    utcnow,
+)
+
 # A naming convention lets Alembic name (and later drop) every constraint the same way on SQLite and PostgreSQL.
 NAMING_CONVENTION = {
     "ix": "ix_%(table_name)s_%(column_0_N_name)s",
@@ -58,97 +74,3 @@ class Base(DeclarativeBase):
             values_callable=lambda members: [m.value for m in members],
         ),
     }
-
-
-def utcnow() -> dt.datetime:
-    return dt.datetime.now(dt.timezone.utc)
-
-
-class StrEnum(str, enum.Enum):
-    def __str__(self) -> str:  # so f-strings and the UI show the value
-        return self.value
-
-
-class RolloutStatus(StrEnum):
-    PLANNING = "planning"
-    ACTIVE = "active"
-    PAUSED = "paused"
-    COMPLETE = "complete"
-    ROLLED_BACK = "rolled_back"
-
-
-class PhaseKind(StrEnum):
-    PREPARATION = "preparation"  # the weeks before phase 1: alignment, cohorts and comms, operational checklist
-    ROLLOUT = "rollout"  # an expansion step with a cohort and a target percentage
-
-
-class PhaseStatus(StrEnum):
-    PLANNED = "planned"
-    AWAITING_GO = "awaiting_go"
-    APPROVED = "approved"
-    LIVE = "live"
-    COMPLETE = "complete"
-    PAUSED = "paused"
-    ROLLED_BACK = "rolled_back"
-
-
-class DecisionKind(StrEnum):
-    GO = "go"
-    NO_GO = "no_go"
-    PAUSE = "pause"
-    ROLLBACK = "rollback"
-
-
-class GateOutcome(StrEnum):
-    PASS = "pass"
-    FAIL = "fail"
-    INCONCLUSIVE = "inconclusive"
-
-
-class Role(StrEnum):
-    PMM = "pmm"
-    ENGINEERING = "engineering"
-    SUPPORT = "support"
-    CS = "cs"
-    SALES = "sales"
-    MARKETING = "marketing"
-
-
-class ConnectionKind(StrEnum):
-    UNLEASH = "unleash"
-    LAUNCHDARKLY = "launchdarkly"
-    PROMETHEUS = "prometheus"
-    DATADOG = "datadog"
-    SMTP = "smtp"
-    SLACK = "slack"
-    WEBHOOK = "webhook"
-
-
-class Channel(StrEnum):
-    EMAIL = "email"
-    SLACK = "slack"
-    WEBHOOK = "webhook"
-
-
-class MessageState(StrEnum):
-    DRAFT = "draft"
-    IN_REVIEW = "in_review"
-    APPROVED = "approved"
-    SENDING = "sending"
-    SENT = "sent"
-    PARTLY_FAILED = "partly_failed"
-
-
-class DeliveryState(StrEnum):
-    PENDING = "pending"
-    SENDING = "sending"
-    SENT = "sent"
-    FAILED = "failed"
-    UNCERTAIN = "uncertain"  # caught mid-transmission by a crash: a person decides, never resent silently
-
-
-class SyncStatus(StrEnum):
-    RUNNING = "running"
-    OK = "ok"
-    PARTIAL = "partial"
-    FAILED = "failed"

@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session, object_session
 
 from launchdesk import journal
 from launchdesk.models import Decision, DecisionKind, Phase, PhaseKind, PhaseStatus, Rollout, utcnow
-from launchdesk.models.base import StrEnum
+from launchdesk.models.enums import StrEnum
 from launchdesk.planning.gates import GateResult, go_blockers
 
 PERCENTAGE_TOLERANCE = 0.01  # platforms report 5 or 5.0 or 4.999... for a planned 5 %

@@ -27,7 +27,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from zoneinfo import ZoneInfo
 
-from launchdesk.models.base import PhaseStatus, StrEnum
+from launchdesk.models.enums import PhaseStatus, StrEnum
 from launchdesk.planning.business_hours import BusinessHours
 
 UTC = dt.timezone.utc
