@@ -4,10 +4,11 @@ Start-up time matters (a benchmark compares it with a bare PySide6 window), so t
 window import only what the first paint needs; Alembic, httpx, keyring, Jinja2 and the demo generator are
 imported where they are first used.
 
-    launchdesk [WORKSPACE] [--quit-after-paint] [--self-check OUT_DIR]
+    launchdesk [WORKSPACE] [--quit-after-paint | --quit-after-ready] [--self-check OUT_DIR]
 
 ``--quit-after-paint`` (or ``LAUNCHDESK_QUIT_AFTER_PAINT=1``) quits once the main window has been painted
-the first time, so a benchmark can time a cold start.
+the first time, so a benchmark can time a cold start; ``--quit-after-ready`` quits once the warm-up after
+that paint has loaded what editing needs.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING
 
-from PySide6.QtCore import QEvent, QObject, QtMsgType, qInstallMessageHandler
+from PySide6.QtCore import QEvent, QObject, QtMsgType, QTimer, qInstallMessageHandler
 from PySide6.QtGui import QIcon
 from PySide6.QtWidgets import QApplication
 
@@ -33,29 +34,44 @@ if TYPE_CHECKING:
 log = logging.getLogger("launchdesk")
 
 QUIT_AFTER_PAINT = "--quit-after-paint"
+QUIT_AFTER_READY = "--quit-after-ready"
 SELF_CHECK = "--self-check"
 
 
 class _StartUpFinished(QObject):
-    """Watches the main window for its first paint: start-up is over then.
+    """Watches the main window for its first paint, then loads what editing needs: start-up is over then.
+
+    The first screen is read with plain SQL (``Workspace.read``), so SQLAlchemy and the mapped classes are
+    imported only once the window shows the workspace: right after the first paint, in ``WorkspaceDocument
+    .warm_up``, so the first edit does not wait for them.
 
     Start-up creates a few hundred thousand long-lived objects (Qt wrappers, SQLAlchemy, the models); letting
     the garbage collector run meanwhile only rescans them again and again, and rescanning them once more at
-    exit costs as much. So collection is off until the first paint, then they are frozen out of it.
+    exit costs as much. So collection is off until the warm-up is done, then they are frozen out of it.
     """
 
-    def __init__(self, parent: QObject, quit_after_paint: bool) -> None:
-        super().__init__(parent)
-        self.quit_after_paint = quit_after_paint
+    def __init__(self, window: MainWindow, quit_after: str | None) -> None:
+        super().__init__(window)
+        self.window = window
+        self.quit_after = quit_after  # "paint" or "ready" (benchmarks), else None
 
     def eventFilter(self, watched: QObject, event: QEvent) -> bool:
         if event.type() == QEvent.Type.Paint:
             watched.removeEventFilter(self)
+            if self.quit_after == "paint":
+                QApplication.quit()
+            else:
+                QTimer.singleShot(0, self, self._warm_up)
+        return False
+
+    def _warm_up(self) -> None:
+        try:
+            self.window.document.warm_up()
+        finally:
             gc.freeze()
             gc.enable()
-            if self.quit_after_paint:
+            if self.quit_after == "ready":
                 QApplication.quit()
-        return False
 
 
 class _ErrorDialog:
@@ -133,8 +149,12 @@ def _open_first_workspace(window: MainWindow, argument: str | None) -> None:
 def main(argv: list[str] | None = None) -> int:
     gc.disable()  # until the first paint; see _StartUpFinished
     args = list(sys.argv[1:] if argv is None else argv)
-    quit_after_paint = QUIT_AFTER_PAINT in args or os.environ.get("LAUNCHDESK_QUIT_AFTER_PAINT") == "1"
-    args = [a for a in args if a != QUIT_AFTER_PAINT]
+    quit_after = None
+    if QUIT_AFTER_PAINT in args or os.environ.get("LAUNCHDESK_QUIT_AFTER_PAINT") == "1":
+        quit_after = "paint"
+    elif QUIT_AFTER_READY in args:
+        quit_after = "ready"
+    args = [a for a in args if a not in (QUIT_AFTER_PAINT, QUIT_AFTER_READY)]
     self_check_dir = None
     if SELF_CHECK in args:  # the packaged application's smoke test (CI); see views/self_check.py
         index = args.index(SELF_CHECK)
@@ -161,7 +181,7 @@ def main(argv: list[str] | None = None) -> int:
 
     window = MainWindow()
     _open_first_workspace(window, next(iter(app.arguments()[1:]), None))
-    start_up = _StartUpFinished(window, quit_after_paint)
+    start_up = _StartUpFinished(window, quit_after)
     window.installEventFilter(start_up)
     window.show()
     try:

@@ -60,10 +60,12 @@ def test_resources_ship_inside_the_package():
 
 
 def test_startup_does_not_import_heavy_modules():
-    """Alembic, httpx, keyring and Jinja2 are imported on first use, never while the window starts."""
+    """Alembic, httpx, keyring and Jinja2 are imported on first use, never while the window starts; SQLAlchemy
+    and the mapped classes after the first paint (tests/test_workspace_read.py follows a real start-up)."""
+    heavy = ('alembic', 'httpx', 'keyring', 'jinja2', 'launchdesk.demo', 'sqlalchemy', 'launchdesk.models.plan')
     code = (
         "import sys; import launchdesk.app, launchdesk.views.main_window, launchdesk.workspace; "
-        "print(','.join(m for m in ('alembic', 'httpx', 'keyring', 'jinja2', 'launchdesk.demo') if m in sys.modules))"
+        f"print(','.join(m for m in {heavy!r} if m in sys.modules))"
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                             env={**os.environ, "QT_QPA_PLATFORM": "offscreen"})

@@ -329,7 +329,7 @@ def test_start_up_opens_the_demo_on_first_run_then_the_last_workspace(tmp_path: 
     assert last.returncode == 0, last.stderr
     log = (tmp_path / "logs" / "launchdesk.log").read_text()
     opened = [line.split("Opened workspace ")[1] for line in log.splitlines() if "Opened workspace " in line]
-    assert opened == [f"sqlite:///{demo}", f"sqlite:///{demo_workspace}", f"sqlite:///{demo_workspace}"]
+    assert opened == [str(demo), str(demo_workspace), str(demo_workspace)]
 
 
 def test_save_a_copy_writes_a_workspace_that_opens(window: MainWindow, qtbot, monkeypatch, tmp_path: Path):

@@ -132,3 +132,11 @@ def _minute_of_day(text: Any, which: str) -> int:
 
 def _clock(minute: int) -> str:
     return f"{minute // 60:02d}:{minute % 60:02d}"
+
+
+def zone_named(value: object) -> ZoneInfo:
+    """The time zone a setting's value names; UTC when it names none this machine knows."""
+    try:
+        return ZoneInfo(value) if isinstance(value, str) else ZoneInfo("UTC")
+    except (ZoneInfoNotFoundError, ValueError):
+        return ZoneInfo("UTC")

@@ -17,13 +17,13 @@ import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 
 from launchdesk.models import ChecklistItem, Phase, Role, Rollout, Setting
-from launchdesk.models.base import StrEnum
-from launchdesk.planning.business_hours import TIMEZONE_SETTING
+from launchdesk.models.enums import StrEnum
+from launchdesk.planning.business_hours import TIMEZONE_SETTING, zone_named
 from launchdesk.planning.schedule import Unit, duration_text, shift, when_text
 from launchdesk.planning.labels import ROLE_LABELS  # noqa: F401 - named here too for importers
 
@@ -231,14 +231,9 @@ class DueItem:
 def team_zone(session: Any) -> ZoneInfo:
     """The team's time zone from the workspace settings; UTC when none is set or it is unknown here.
 
-    ``session`` is a Session or a Connection: a Core query, so the window's start-up (which calls this)
-    does not configure the ORM mappers."""
+    ``session`` is a Session or a Connection (a Core query: no ORM mapper is configured for it)."""
     table = Setting.__table__
-    value = session.execute(select(table.c.value).where(table.c.key == TIMEZONE_SETTING)).scalar()
-    try:
-        return ZoneInfo(value) if isinstance(value, str) else ZoneInfo("UTC")
-    except (ZoneInfoNotFoundError, ValueError):
-        return ZoneInfo("UTC")
+    return zone_named(session.execute(select(table.c.value).where(table.c.key == TIMEZONE_SETTING)).scalar())
 
 
 def load_items(session: Any, zone: ZoneInfo, *, rollout_id: int | None = None,

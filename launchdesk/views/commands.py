@@ -16,10 +16,9 @@ import time
 from typing import Any, ClassVar
 
 from PySide6.QtGui import QUndoCommand
-from sqlalchemy.exc import IntegrityError
 
 from launchdesk import journal
-from launchdesk.models import Base, Cohort, Phase, Rollout
+from launchdesk import models
 from launchdesk.views.document import WorkspaceDocument
 
 log = logging.getLogger(__name__)
@@ -39,7 +38,11 @@ class EditConflict(Exception):
 class EditFieldCommand(QUndoCommand):
     """Set one field of one row; subclasses name the table, the editable fields and how a row is named."""
 
-    entity: ClassVar[type[Base]]
+    entity_name: ClassVar[str]  # the mapped class, by name: models load after the window's first paint
+
+    @property
+    def entity(self) -> type[models.Base]:
+        return getattr(models, self.entity_name)  # type: ignore[no-any-return]
     kind: ClassVar[str]
     fields: ClassVar[dict[str, str]]  # field -> label the user reads
     merge_id: ClassVar[int]
@@ -136,7 +139,7 @@ class EditFieldCommand(QUndoCommand):
 
 
 class EditRolloutField(EditFieldCommand):
-    entity = Rollout
+    entity_name = "Rollout"
     kind = "rollout"
     merge_id = 101
     fields = {
@@ -156,7 +159,7 @@ class EditRolloutField(EditFieldCommand):
 
 
 class EditCohortField(EditFieldCommand):
-    entity = Cohort
+    entity_name = "Cohort"
     kind = "cohort"
     merge_id = 102
     fields = {
@@ -168,7 +171,7 @@ class EditCohortField(EditFieldCommand):
 
 
 class EditPhaseField(EditFieldCommand):
-    entity = Phase
+    entity_name = "Phase"
     kind = "phase"
     merge_id = 103
     fields = {
@@ -200,6 +203,8 @@ def display_value(value: Any) -> str:
 def failure_message(exc: Exception, kind: str, value: Any) -> str:
     if isinstance(exc, (RowGone, EditConflict)):
         return f"The change was not saved: {exc}"
+    from sqlalchemy.exc import IntegrityError
+
     if isinstance(exc, IntegrityError):
         return f"The change was not saved: another {kind} already uses {display_value(value)}."
     return f"The change was not saved: {exc}"

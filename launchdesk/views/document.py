@@ -16,8 +16,6 @@ from pathlib import Path
 
 from PySide6.QtCore import QObject, QTimer, Signal
 from PySide6.QtGui import QUndoCommand, QUndoStack
-from sqlalchemy import text
-
 from launchdesk.workspace import Workspace, create_workspace, open_workspace
 
 log = logging.getLogger(__name__)
@@ -55,6 +53,20 @@ class WorkspaceDocument(QObject):
 
     def close(self) -> None:
         self._replace(None)
+
+    def warm_up(self) -> None:
+        """Load what editing needs (SQLAlchemy, the engine, the mapped classes) ahead of the first edit.
+
+        The window paints its first screen from plain SQL reads without them; the application calls this
+        right after that paint."""
+        from sqlalchemy.orm import configure_mappers
+
+        from launchdesk.models import load_mapped_classes
+
+        load_mapped_classes()
+        configure_mappers()
+        if self.workspace is not None:
+            self.workspace.engine  # noqa: B018 - made now, not on the first edit
 
     def push(self, make: Callable[[], QUndoCommand]) -> QUndoCommand | None:
         """Make an undo command and push it: the one way views record an edit. Returns the command when it was
@@ -121,16 +133,16 @@ class WorkspaceDocument(QObject):
 
 
 def _team_zone(workspace: Workspace) -> dt.tzinfo | None:
-    from launchdesk.planning.checklists import team_zone
+    from launchdesk.planning.business_hours import TIMEZONE_SETTING, zone_named
 
     try:
-        with workspace.engine.connect() as conn:
-            return team_zone(conn)
+        rows = workspace.read("SELECT value FROM setting WHERE key = :key", {"key": TIMEZONE_SETTING},
+                              {"value": "json"})
     except Exception:  # noqa: BLE001 - a broken setting shows times on the machine's clock instead
         log.warning("The team time zone could not be read", exc_info=True)
         return None
+    return zone_named(rows[0].value if rows else None)
 
 
 def _latest_journal_id(workspace: Workspace) -> int | None:
-    with workspace.engine.connect() as conn:
-        return conn.execute(text("SELECT max(id) FROM journal_entry")).scalar()
+    return workspace.read("SELECT max(id) AS latest FROM journal_entry")[0].latest

@@ -27,11 +27,9 @@ from PySide6.QtWidgets import (
     QVBoxLayout,
     QWidget,
 )
-from sqlalchemy import Row, select
-from sqlalchemy.engine import make_url
 
 from launchdesk import APP_NAME, __version__, paths
-from launchdesk.models import Rollout
+from launchdesk.models.columns import kinds
 from launchdesk.views.document import WorkspaceDocument
 from launchdesk.views.item_models import Column, RecordTableModel
 from launchdesk.views.pages import PageSlot, RolloutPage
@@ -66,6 +64,8 @@ def recent_workspaces(settings: QSettings) -> list[str]:
 def remember_workspace(settings: QSettings, target: str) -> None:
     """Put a workspace first in the recent list; a URL with a password is never written to the settings."""
     if is_url(target):
+        from sqlalchemy.engine import make_url
+
         if make_url(target).password:
             return
     else:
@@ -83,7 +83,7 @@ def workspace_location(workspace: Workspace) -> str:
     return f"~{os.sep}{path.relative_to(home)}" if path.is_relative_to(home) else str(path)
 
 
-def rollout_text(rollout: Row[Any]) -> str:
+def rollout_text(rollout: Any) -> str:
     return f"{rollout.name}\n{str(rollout.status).replace('_', ' ').capitalize()} · {rollout.feature_name}"
 
 
@@ -390,13 +390,9 @@ class MainWindow(QMainWindow):
             self._load_rollouts(select_id=self.current_rollout_id())
 
     def _load_rollouts(self, select_id: int | None) -> None:
-        rollouts: list[Row[Any]] = []
         workspace = self.document.workspace
-        if workspace is not None:
-            # Core, not ORM, like the plan page: see plan_page.read_plan
-            table = Rollout.__table__
-            with workspace.engine.connect() as conn:
-                rollouts = list(conn.execute(select(table).order_by(table.c.name)))
+        # plain SQL, like the plan page: see plan_page.read_plan
+        rollouts = workspace.read("SELECT * FROM rollout ORDER BY name", kinds=kinds("rollout")) if workspace else []
         self.rollouts.set_rows(rollouts)
         self.no_rollouts.setVisible(workspace is not None and not rollouts)
         row = self.rollouts.row_of(select_id) if select_id is not None else -1

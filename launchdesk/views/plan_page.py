@@ -23,9 +23,10 @@ from PySide6.QtWidgets import (
     QVBoxLayout,
     QWidget,
 )
-from sqlalchemy import Row, select
 
-from launchdesk.models import Cohort, Connection, Phase, PhaseKind, PhaseStatus, Rollout
+from launchdesk.models import PhaseKind, PhaseStatus
+from launchdesk.models.columns import kinds
+from launchdesk.planning.readiness import readiness_gaps
 from launchdesk.views.commands import (
     EditCohortField,
     EditFieldCommand,
@@ -43,6 +44,7 @@ from launchdesk.views.item_models import (
 )
 from launchdesk.views.pages import RolloutPage, section
 from launchdesk.views.timeline import TimelineWidget
+from launchdesk.views.timeline_model import PHASE_ROWS
 from launchdesk.views.widgets import CommitTextEdit, fit_columns, table_view
 from launchdesk.workspace import Workspace
 
@@ -99,7 +101,7 @@ def _as_datetime(value: Any) -> dt.datetime:
         raise ValueError(f"“{value}” is not a date and time like 2027-01-11 09:00.") from None
 
 
-def rule_text(cohort: Cohort) -> str:
+def rule_text(cohort: Any) -> str:
     """A cohort's rule as a sentence: "segment is enterprise and tier is gold"."""
     conditions = cohort.rule.get("conditions", [])
     if not conditions:
@@ -175,10 +177,10 @@ class RolloutForm(QWidget):
         self.readiness = QLabel()
         self.readiness.setWordWrap(True)
         readiness.addRow("Readiness", self.readiness)
-        self._rollout: Row[Any] | None = None
+        self._rollout: Any | None = None
         self.setEnabled(False)
 
-    def show_rollout(self, rollout: Row[Any] | None) -> None:
+    def show_rollout(self, rollout: Any | None) -> None:
         self._rollout = rollout
         self.setEnabled(rollout is not None)
         for field, editor in self._editors.items():
@@ -199,7 +201,7 @@ class RolloutForm(QWidget):
             self.flag.setText("not linked to a flag yet")
         if rollout is None:
             self.readiness.setText("")
-        elif Rollout.readiness_complete.fget(rollout):  # the model's own rule, applied to the row
+        elif not readiness_gaps(rollout):
             self.readiness.setText("All readiness questions answered and the kill switch tested.")
         else:
             self.readiness.setText("Incomplete: answer every question and test the kill switch before phase 1.")
@@ -352,30 +354,19 @@ class PlanPage(RolloutPage):
             self.phase_view.selectRow(row)
 
 
-def read_plan(workspace: Workspace, rollout_id: int) -> tuple[Row[Any] | None, list[Row[Any]], list[Row[Any]]]:
+def read_plan(workspace: Workspace, rollout_id: int) -> tuple[Any | None, list[Any], list[Any]]:
     """The rollout (with its flag connection's name), its phases (with their cohort's name) and its cohorts.
 
-    Read with Core queries on the tables, not as ORM objects: this page is what the window paints first,
-    and the first ORM query configures every mapper, a cost start-up does not need to pay yet.
+    Plain SQL through ``Workspace.read``: this page is what the window paints first, before SQLAlchemy is
+    imported (see launchdesk/workspace.py).
     """
-    rollout, phase, cohort, connection = (
-        Rollout.__table__, Phase.__table__, Cohort.__table__, Connection.__table__
+    given = {"rollout": rollout_id}
+    rollouts = workspace.read(
+        "SELECT rollout.*, connection.name AS connection_name FROM rollout"
+        " LEFT OUTER JOIN connection ON rollout.flag_connection_id = connection.id WHERE rollout.id = :rollout",
+        given, kinds("rollout"),
     )
-    with workspace.engine.connect() as conn:
-        row = conn.execute(
-            select(rollout, connection.c.name.label("connection_name"))
-            .outerjoin(connection, rollout.c.flag_connection_id == connection.c.id)
-            .where(rollout.c.id == rollout_id)
-        ).first()
-        phases = list(
-            conn.execute(
-                select(phase, cohort.c.name.label("cohort_name"))
-                .outerjoin(cohort, phase.c.cohort_id == cohort.c.id)
-                .where(phase.c.rollout_id == rollout_id)
-                .order_by(phase.c.position)
-            )
-        )
-        cohorts = list(
-            conn.execute(select(cohort).where(cohort.c.rollout_id == rollout_id).order_by(cohort.c.position))
-        )
-    return row, phases, cohorts
+    phases = workspace.read(PHASE_ROWS, given, kinds("phase"))
+    cohorts = workspace.read("SELECT * FROM cohort WHERE rollout_id = :rollout ORDER BY position", given,
+                             kinds("cohort"))
+    return (rollouts[0] if rollouts else None), phases, cohorts

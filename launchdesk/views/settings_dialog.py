@@ -30,9 +30,8 @@ from PySide6.QtWidgets import (
 
 from launchdesk.models import Role
 from launchdesk.planning.business_hours import DAY_NAMES, DEFAULT_HOURS, DEFAULT_TIMEZONE, BusinessHours, BusinessHoursError
-from launchdesk.planning.checklists import ROLE_LABELS
+from launchdesk.planning.labels import ROLE_LABELS
 from launchdesk.views.document import WorkspaceDocument
-from launchdesk.views.plan_commands import EditTeamSettings, read_team
 
 ERROR_STYLE = "color: #b3261e"
 
@@ -71,6 +70,8 @@ class TeamSettingsDialog(QDialog):
         self.settings = settings
         assert document.workspace is not None
         with document.workspace.session() as session:
+            from launchdesk.views.plan_commands import read_team  # on first use: it needs the ORM
+
             self.saved = read_team(session)
         timezone, hours, people = self.saved
         hours = hours if isinstance(hours, dict) else DEFAULT_HOURS
@@ -228,6 +229,8 @@ class TeamSettingsDialog(QDialog):
         saved_timezone, saved_hours, saved_people = self.saved
         # Unset settings read as their defaults: OK on an untouched dialog writes nothing.
         if (timezone, hours, people) != (saved_timezone or DEFAULT_TIMEZONE, saved_hours or DEFAULT_HOURS, saved_people):
+            from launchdesk.views.plan_commands import EditTeamSettings
+
             self.document.undo_stack.push(EditTeamSettings(self.document, timezone, hours, people))
         role = self.my_role.currentData()
         mine = None if role == "all" else Role(role)

@@ -27,20 +27,12 @@ from PySide6.QtWidgets import (
     QVBoxLayout,
     QWidget,
 )
-from sqlalchemy import select
 
 from launchdesk.journal import current_user
-from launchdesk.models import Rollout
-from launchdesk.planning.checklists import team_zone
-from launchdesk.planning.template import (
-    TemplateError,
-    builtin_templates,
-    load_template,
-    save_rollout_as_template,
-    write_template,
-)
 from launchdesk.views.document import WorkspaceDocument
-from launchdesk.views.plan_commands import CreateRolloutFromTemplate
+
+# The template, ORM and command modules are imported where an action or dialog needs them: the actions are
+# made at start-up, before the window's first paint, which must not wait for SQLAlchemy.
 
 log = logging.getLogger(__name__)
 
@@ -60,6 +52,8 @@ class NewRolloutDialog(QDialog):
         self.document = document
         self.zone = zone
         self.template: dict[str, Any] | None = None
+        from launchdesk.planning.template import builtin_templates
+
         self.template_choice = QComboBox()
         for name in builtin_templates():
             self.template_choice.addItem(f"{name} (built in)", name)
@@ -109,6 +103,8 @@ class NewRolloutDialog(QDialog):
                 return
             self.use_template_file(Path(path))
             return
+        from launchdesk.planning.template import load_template
+
         self._use(lambda: load_template(choice))
 
     def use_template_file(self, path: Path) -> None:
@@ -119,9 +115,13 @@ class NewRolloutDialog(QDialog):
             self.template_choice.insertItem(self.template_choice.count() - 1, label, str(path))
             at = self.template_choice.findText(label)
         self.template_choice.setCurrentIndex(at)
+        from launchdesk.planning.template import load_template
+
         self._use(lambda: load_template(path))
 
     def _use(self, load: Callable[[], dict[str, Any]]) -> None:
+        from launchdesk.planning.template import TemplateError
+
         try:
             self.template = load()
         except TemplateError as exc:
@@ -156,6 +156,10 @@ class NewRolloutDialog(QDialog):
         elif not name:
             problem = "The rollout needs a name."
         else:
+            from sqlalchemy import select
+
+            from launchdesk.models import Rollout
+
             assert self.document.workspace is not None
             with self.document.workspace.session() as session:
                 if session.scalar(select(Rollout.id).where(Rollout.name == name)) is not None:
@@ -192,6 +196,8 @@ class TemplateActions(QObject):
         workspace = self.document.workspace
         if workspace is None:
             return None
+        from launchdesk.planning.checklists import team_zone
+
         with workspace.session() as session:
             zone = team_zone(session)
         dialog = NewRolloutDialog(self.document, zone, self.window)
@@ -203,6 +209,8 @@ class TemplateActions(QObject):
 
     def _create(self, dialog: NewRolloutDialog) -> None:
         assert dialog.template is not None
+        from launchdesk.views.plan_commands import CreateRolloutFromTemplate
+
         name = dialog.name.text().strip()
         command = CreateRolloutFromTemplate(
             self.document, dialog.template, name=name, feature_name=dialog.feature.text().strip() or name,
@@ -220,6 +228,9 @@ class TemplateActions(QObject):
             self.window.statusBar().showMessage("Select a rollout to save it as a template.", 8000)
             return
         from PySide6.QtWidgets import QFileDialog
+        from sqlalchemy import select
+
+        from launchdesk.models import Rollout
 
         with self.document.workspace.session() as session:
             name = session.scalar(select(Rollout.name).where(Rollout.id == rollout_id)) or "rollout"
@@ -230,6 +241,9 @@ class TemplateActions(QObject):
 
     def save_template(self, rollout_id: int, path: Path) -> Path | None:
         """Write the rollout's plan as a template file named after the file; None (and a message) on failure."""
+        from launchdesk.models import Rollout
+        from launchdesk.planning.template import TemplateError, save_rollout_as_template, write_template
+
         assert self.document.workspace is not None
         try:
             with self.document.workspace.session() as session:

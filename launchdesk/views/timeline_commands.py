@@ -14,8 +14,7 @@ from zoneinfo import ZoneInfo
 
 from PySide6.QtGui import QUndoCommand
 
-from launchdesk import journal
-from launchdesk.models import Phase
+from launchdesk import journal, models
 from launchdesk.planning.schedule import Reschedule, duration_text
 from launchdesk.views.document import WorkspaceDocument
 
@@ -63,7 +62,7 @@ class ReschedulePhases(QUndoCommand):
             assert workspace is not None, "edits need an open workspace"
             with workspace.transaction() as session:
                 for phase_id, (start, end) in target.items():
-                    phase = session.get(Phase, phase_id)
+                    phase = session.get(models.Phase, phase_id)
                     if phase is None:
                         raise PlanChangedElsewhere(f"{self.names[phase_id]} no longer exists.")
                     if (phase.planned_start, phase.planned_end) != expected[phase_id]:

@@ -13,24 +13,8 @@ from dataclasses import dataclass, field
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import and_, func, select
-
-from launchdesk.models import (
-    Channel,
-    ChecklistItem,
-    Cohort,
-    Gate,
-    GateOutcome,
-    Message,
-    MessageState,
-    MetricSample,
-    Phase,
-    PhaseKind,
-    PhaseStatus,
-    Role,
-    Rollout,
-    Setting,
-)
+from launchdesk.models import Channel, GateOutcome, MessageState, PhaseKind, PhaseStatus, Role
+from launchdesk.models.columns import kinds
 from launchdesk.planning.business_hours import (
     HOURS_SETTING,
     TIMEZONE_SETTING,
@@ -114,12 +98,18 @@ class TimelinePlan:
         return self.hours.zone
 
 
+# The timeline is on the window's first screen: these reads are plain SQL (Workspace.read), so they run before
+# SQLAlchemy is imported.
+PHASE_ROWS = """
+    SELECT phase.*, cohort.name AS cohort_name FROM phase LEFT OUTER JOIN cohort ON phase.cohort_id = cohort.id
+    WHERE phase.rollout_id = :rollout ORDER BY phase.position, phase.id"""
+
+
+
 def read_business_hours(workspace: Workspace) -> tuple[BusinessHours, str | None]:
     """The team's business hours, or the defaults with the reason the settings could not be used."""
-    table = Setting.__table__
-    with workspace.engine.connect() as conn:
-        values = dict(conn.execute(select(table.c.key, table.c.value).where(
-            table.c.key.in_([TIMEZONE_SETTING, HOURS_SETTING]))).all())
+    values = dict(workspace.read("SELECT key, value FROM setting WHERE key IN (:zone, :hours)",
+                                 {"zone": TIMEZONE_SETTING, "hours": HOURS_SETTING}, {"value": "json"}))
     try:
         return BusinessHours.parse(values.get(TIMEZONE_SETTING), values.get(HOURS_SETTING)), None
     except BusinessHoursError as err:
@@ -128,60 +118,50 @@ def read_business_hours(workspace: Workspace) -> tuple[BusinessHours, str | None
 
 def read_timeline(workspace: Workspace, rollout_id: int) -> TimelinePlan | None:
     """The rollout's phases with their checklist items and messages; None when the rollout is gone."""
-    rollout, phase, cohort = Rollout.__table__, Phase.__table__, Cohort.__table__
-    item, message = ChecklistItem.__table__, Message.__table__
     hours, problem = read_business_hours(workspace)
-    with workspace.engine.connect() as conn:
-        name = conn.execute(select(rollout.c.name).where(rollout.c.id == rollout_id)).scalar()
-        if name is None:
-            return None
-        phase_rows = list(conn.execute(
-            select(phase, cohort.c.name.label("cohort_name"))
-            .outerjoin(cohort, phase.c.cohort_id == cohort.c.id)
-            .where(phase.c.rollout_id == rollout_id)
-            .order_by(phase.c.position, phase.c.id)
-        ))
-        ids = [p.id for p in phase_rows]
-        checklist: dict[int, list[ChecklistDue]] = defaultdict(list)
-        for row in conn.execute(
-            select(item.c.id, item.c.phase_id, item.c.role, item.c.title, item.c.offset_minutes, item.c.done_at)
-            .where(item.c.phase_id.in_(ids)).order_by(item.c.offset_minutes, item.c.position, item.c.id)
-        ):
-            checklist[row.phase_id].append(
-                ChecklistDue(row.id, Role(row.role), row.title, row.offset_minutes, row.done_at is not None))
-        messages: dict[int, list[ScheduledMessage]] = defaultdict(list)
-        for row in conn.execute(
-            select(message.c.id, message.c.phase_id, message.c.name, message.c.channel, message.c.state,
-                   message.c.send_offset_minutes)
-            .where(message.c.phase_id.in_(ids)).order_by(message.c.send_offset_minutes, message.c.id)
-        ):
-            messages[row.phase_id].append(ScheduledMessage(
-                row.id, row.name, Channel(row.channel), MessageState(row.state), row.send_offset_minutes))
-        outcomes = [GateOutcome(o) for o in conn.execute(_latest_gate_outcomes(rollout_id)).scalars()]
+    given = {"rollout": rollout_id}
+    names = workspace.read("SELECT name FROM rollout WHERE id = :rollout", given)
+    if not names:
+        return None
+    phase_rows = workspace.read(PHASE_ROWS, given, kinds("phase"))
+    checklist: dict[int, list[ChecklistDue]] = defaultdict(list)
+    for row in workspace.read(
+        "SELECT id, phase_id, role, title, offset_minutes, done_at FROM checklist_item"
+        " WHERE phase_id IN (SELECT id FROM phase WHERE rollout_id = :rollout)"
+        " ORDER BY offset_minutes, position, id", given, {"role": Role},
+    ):
+        checklist[row.phase_id].append(
+            ChecklistDue(row.id, row.role, row.title, row.offset_minutes, row.done_at is not None))
+    messages: dict[int, list[ScheduledMessage]] = defaultdict(list)
+    for row in workspace.read(
+        "SELECT id, phase_id, name, channel, state, send_offset_minutes FROM message"
+        " WHERE phase_id IN (SELECT id FROM phase WHERE rollout_id = :rollout)"
+        " ORDER BY send_offset_minutes, id", given, {"channel": Channel, "state": MessageState},
+    ):
+        messages[row.phase_id].append(
+            ScheduledMessage(row.id, row.name, row.channel, row.state, row.send_offset_minutes))
+    # the outcome of each gate's latest sample
+    outcomes = [row.outcome for row in workspace.read(
+        "SELECT sample.outcome FROM metric_sample AS sample JOIN ("
+        " SELECT s.gate_id, max(s.sampled_at) AS at FROM metric_sample AS s JOIN gate ON gate.id = s.gate_id"
+        " WHERE gate.rollout_id = :rollout GROUP BY s.gate_id"
+        ") AS latest ON sample.gate_id = latest.gate_id AND sample.sampled_at = latest.at",
+        given, {"outcome": GateOutcome},
+    )]
     phases = [
         TimelinePhase(
-            id=p.id, rollout_id=rollout_id, name=p.name, kind=PhaseKind(p.kind), status=PhaseStatus(p.status),
+            id=p.id, rollout_id=rollout_id, name=p.name, kind=p.kind, status=p.status,
             cohort_name=p.cohort_name, target_percentage=p.target_percentage, start=p.planned_start,
             end=p.planned_end, checklist=tuple(checklist[p.id]), messages=tuple(messages[p.id]),
         )
         for p in phase_rows
     ]
-    plan = TimelinePlan(rollout_id, name, phases, hours, problem)
+    plan = TimelinePlan(rollout_id, names[0].name, phases, hours, problem)
     up_next = next((p for p in phases if p.kind == PhaseKind.ROLLOUT
                     and p.status not in (PhaseStatus.LIVE, PhaseStatus.COMPLETE)), None)
     if up_next is not None and outcomes:
         plan.gate_outcomes[up_next.id] = worst_outcome(outcomes)
     return plan
-
-
-def _latest_gate_outcomes(rollout_id: int) -> Any:
-    """The outcome of each gate's latest sample."""
-    gate, sample = Gate.__table__, MetricSample.__table__
-    latest = (select(sample.c.gate_id, func.max(sample.c.sampled_at).label("at"))
-              .join(gate, gate.c.id == sample.c.gate_id).where(gate.c.rollout_id == rollout_id)
-              .group_by(sample.c.gate_id).subquery())
-    return select(sample.c.outcome).join(latest, and_(sample.c.gate_id == latest.c.gate_id,
-                                                      sample.c.sampled_at == latest.c.at))
 
 
 def worst_outcome(outcomes: list[GateOutcome]) -> GateOutcome:
