@@ -114,11 +114,20 @@ class _Runnable(QRunnable):
         try:
             result = self._fn(bridge.progressed.emit, handle._cancel.is_set, *self._args, **self._kwargs)
         except BaseException as exc:  # noqa: BLE001 - every failure goes to on_error on the GUI thread
-            bridge.failed.emit(exc)
+            _deliver(bridge.failed, exc)
         else:
-            bridge.done.emit(result)
+            _deliver(bridge.done, result)
         finally:
             handle._worker_finished.set()
+
+
+def _deliver(signal: Any, value: object) -> None:
+    """Hand a result to the GUI thread, unless its receiver is gone: the window was closed (or the application
+    is quitting) while the work ran, and there is nobody left to tell."""
+    try:
+        signal.emit(value)
+    except RuntimeError:
+        log.debug("A background result was dropped: its window is gone")
 
 
 def run_task(
