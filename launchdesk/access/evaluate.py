@@ -23,12 +23,15 @@ Tri = bool | None
 
 
 def account_context(account: Account) -> dict[str, Any]:
-    return {
-        "key": account.stickiness_id or account.account_key,
-        "name": account.name,
-        "email": account.contacts[0].email if account.contacts else None,
-        "attributes": dict(account.attributes or {}),
-    }
+    return make_context(account.account_key, account.stickiness_id, account.name,
+                        account.contacts[0].email if account.contacts else None, account.attributes)
+
+
+def make_context(account_key: str, stickiness_id: str | None, name: str, email: str | None,
+                 attributes: dict[str, Any] | None) -> dict[str, Any]:
+    """What the evaluators see of an account: its stickiness id (else its id) as the key, name, first e-mail
+    and attributes. ORM accounts and the lookup's plain rows both go through here."""
+    return {"key": stickiness_id or account_key, "name": name, "email": email, "attributes": dict(attributes or {})}
 
 
 class SnapshotEvaluator:

@@ -25,7 +25,7 @@ from typing import Any
 from sqlalchemy import bindparam, text
 from sqlalchemy.orm import Session
 
-from launchdesk.access.evaluate import SnapshotEvaluator
+from launchdesk.access.evaluate import SnapshotEvaluator, make_context
 from launchdesk.accounts.search import FoundAccount, search_account_rows
 from launchdesk.models import Account, Cohort, Delivery, FlagSnapshot, PhaseKind, PhaseStatus, Rollout, utcnow
 from launchdesk.planning.cohort_rules import matches
@@ -97,12 +97,8 @@ def cohort_of(rollout: Rollout, account: Account) -> Cohort | None:
 
 def lookup_context(account: FoundAccount) -> dict[str, Any]:
     """The evaluation context of a found account: what `access.evaluate.account_context` makes of an Account."""
-    return {
-        "key": account.stickiness_id or account.account_key,
-        "name": account.name,
-        "email": account.emails[0] if account.emails else None,
-        "attributes": dict(account.attributes),
-    }
+    return make_context(account.account_key, account.stickiness_id, account.name,
+                        account.emails[0] if account.emails else None, account.attributes)
 
 
 # Each rollout with its flag link and the id of its latest snapshot (`access.sync.rollout_snapshot`: the flag in
