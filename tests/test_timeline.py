@@ -477,3 +477,102 @@ def test_a_redraw_during_a_drag_ends_it_without_saving(timeline, document, demo_
     QTest.mouseRelease(viewport, LEFT, NO_MODIFIER, start + QPoint(round(px_per_day(timeline) * 3), 0))
     assert document.undo_stack.count() == 0
     assert dates(phases_of(demo_workspace, "Smart Scheduling")) == dates(before)
+
+
+@pytest.fixture
+def window(qtbot, demo_workspace: Path, tmp_path: Path):
+    from PySide6.QtCore import QSettings
+
+    from launchdesk.views.main_window import MainWindow
+
+    win = MainWindow(QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat))
+    qtbot.addWidget(win)
+    assert win.open_workspace(demo_workspace)
+    win.show()
+    qtbot.waitExposed(win)
+    rollout = next(r for r in win.rollouts.rows if r.name == "Smart Scheduling")
+    win.select_rollout(rollout.id)
+    return win
+
+
+def click_marker(timeline: TimelineWidget, marker) -> None:  # type: ignore[no-untyped-def]
+    view = timeline.view
+    view.centerOn(marker.scenePos())
+    QTest.mouseClick(view.viewport(), LEFT, NO_MODIFIER, view.mapFromScene(marker.scenePos()))
+
+
+def test_clicking_a_checklist_marker_selects_its_item_in_the_checklists_tab(window, demo_workspace):
+    from launchdesk.models import Role
+    from launchdesk.views.settings_dialog import my_role
+
+    timeline = window.plan_page.timeline
+    assert window.tabs.currentIndex() == window.PLAN
+    phase = next(p for p in phases_of(demo_workspace, "Smart Scheduling") if p.name.startswith("Phase 2"))
+    markers = [m for m in timeline.scene.bars[phase.id].childItems() if isinstance(m, ChecklistMarker)]
+    day_before = next(m for m in markers if m.items[0].offset_minutes == -24 * 60)
+    assert "Click (or Enter) to open it in Checklists" in day_before.toolTip()
+
+    click_marker(timeline, day_before)
+    assert window.tabs.currentIndex() == window.CHECKLISTS
+    page = window.checklist_page
+    assert page.current_item() is not None and page.current_item().id == day_before.ids[0]
+    assert page.view.hasFocus()
+
+    # An item the page's filters hide is shown anyway: the role filter opens up for it, "my role" stays remembered.
+    preparation = next(p for p in phases_of(demo_workspace, "Smart Scheduling") if p.name.startswith("Week -2"))
+    later = next(m for m in timeline.scene.bars[preparation.id].childItems()
+                 if isinstance(m, ChecklistMarker) and {i.role for i in m.items} == {Role.CS})
+    other_role = Role.SUPPORT
+    page.set_role(other_role)
+    page.search.setText("no item is called this")
+    window.tabs.setCurrentIndex(window.PLAN)
+    click_marker(timeline, later)
+    assert window.tabs.currentIndex() == window.CHECKLISTS
+    assert page.current_item() is not None and page.current_item().id in later.ids
+    assert page.search.text() == "" and page.role() is None
+    assert my_role(window.settings) == other_role
+
+
+def test_clicking_a_message_marker_selects_that_message_in_the_messages_tab(window, demo_workspace):
+    timeline = window.plan_page.timeline
+    markers = [m for bar in timeline.scene.bars.values() for m in bar.childItems() if isinstance(m, MessageMarker)]
+    assert len(markers) >= 2
+    for marker in (markers[-1], markers[0]):  # the last first: not the message the page selects by itself
+        assert "Click (or Enter) to open it in Messages" in marker.toolTip()
+        window.tabs.setCurrentIndex(window.PLAN)
+        click_marker(timeline, marker)
+        assert window.tabs.currentIndex() == window.MESSAGES
+        page = window.page(window.MESSAGES)
+        assert page.current_row() is not None and page.current_row().id == marker.message.id
+        assert page.list.currentIndex().row() == page.messages.row_of(marker.message.id)
+
+
+# The offscreen platform, showing the marker's tooltip (this marker replaces the one conftest.py adds).
+@pytest.mark.qt_log_ignore(r"This plugin does not support (raise|propagateSizeHints)\(\)")
+def test_the_keyboard_reaches_a_phases_markers_and_enter_opens_one(window, demo_workspace):
+    timeline = window.plan_page.timeline
+    view = timeline.view
+    phase = next(p for p in phases_of(demo_workspace, "Smart Scheduling") if p.name.startswith("Phase 2"))
+    markers = sorted((m for m in timeline.scene.bars[phase.id].childItems()
+                      if isinstance(m, (ChecklistMarker, MessageMarker)) and m.isVisible()),
+                     key=lambda m: (m.pos().x(), m.pos().y()))
+    assert len(markers) >= 2
+    view.select_phase(phase.id)
+    view.setFocus()
+    QTest.keyClick(view, Qt.Key.Key_Right, Qt.KeyboardModifier.ControlModifier)
+    assert view.selected_marker() is markers[0] and view.selected_phase_id() is None
+    QTest.keyClick(view, Qt.Key.Key_Right)  # a marker selected: the arrows step through the markers, moving nothing
+    assert view.selected_marker() is markers[1]
+    assert window.document.undo_stack.count() == 0
+    QTest.keyClick(view, Qt.Key.Key_Escape)  # back to the phase
+    assert view.selected_phase_id() == phase.id
+    QTest.keyClick(view, Qt.Key.Key_Left, Qt.KeyboardModifier.ControlModifier)  # from the end: the last marker
+    last = markers[-1]
+    assert view.selected_marker() is last
+    QTest.keyClick(view, Qt.Key.Key_Return)
+    if isinstance(last, MessageMarker):
+        assert window.tabs.currentIndex() == window.MESSAGES
+        assert window.page(window.MESSAGES).current_row().id == last.message.id
+    else:
+        assert window.tabs.currentIndex() == window.CHECKLISTS
+        assert window.checklist_page.current_item().id in last.ids

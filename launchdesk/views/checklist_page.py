@@ -9,6 +9,7 @@ from ``document.changed`` like the others.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -591,6 +592,32 @@ class ChecklistPage(RolloutPage):
             return False
         self.view.setCurrentIndex(index)
         return True
+
+    def show_items(self, item_ids: Sequence[int]) -> bool:
+        """Select the first of these items (a timeline marker's) and scroll to it. When the filters hide them all,
+        clear the search, then "Hide done", then show every role (this once: "my role" stays remembered)."""
+        self.load_now()
+
+        def select() -> bool:
+            for item_id in item_ids:
+                if self.select_item(item_id):
+                    self.view.scrollTo(self.view.currentIndex())  # opens its groups too
+                    self.view.setFocus()
+                    return True
+            return False
+
+        for widen in (self.search.clear, lambda: self.hide_done.setChecked(False), self._show_every_role):
+            if select():
+                return True
+            widen()
+        return select()
+
+    def _show_every_role(self) -> None:
+        settings, self._settings = self._settings, None  # not remembered: the user asked for one item, not a role
+        try:
+            self.set_role(None)
+        finally:
+            self._settings = settings
 
     def _update_buttons(self) -> None:
         item = self.current_item()

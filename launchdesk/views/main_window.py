@@ -43,6 +43,7 @@ if TYPE_CHECKING:
     from launchdesk.views.accounts_page import AccountsPage
     from launchdesk.views.checklist_page import ChecklistPage
     from launchdesk.views.journal_page import JournalPage
+    from launchdesk.views.messages_page import MessagesPage
     from launchdesk.views.plan_page import PlanPage
 
 log = logging.getLogger(__name__)
@@ -197,6 +198,27 @@ class MainWindow(QMainWindow):
         elif index == self.PLAN:
             for model in (page.phases, page.cohorts):  # type: ignore[attr-defined]
                 model.edit_refused.connect(status)
+            page.open_requested.connect(self.open_rows)  # type: ignore[attr-defined]
+
+    def open_rows(self, kind: str, ids: list[int]) -> bool:
+        """Show rows picked on the timeline in their own tab, selected: checklist items or a message."""
+        if kind == "checklist_item":
+            checklists: ChecklistPage = self.show_page(self.CHECKLISTS)  # type: ignore[assignment]
+            if checklists.show_items(ids):
+                return True
+            what = "That checklist item"
+        elif kind == "message":
+            messages: MessagesPage = self.show_page(self.MESSAGES)  # type: ignore[assignment]
+            messages.load_now()
+            if ids and messages.messages.row_of(ids[0]) >= 0:
+                messages.select_message(ids[0])
+                messages.list.setFocus()
+                return True
+            what = "That message"
+        else:
+            return False
+        self.statusBar().showMessage(f"{what} is no longer in this rollout.", 8000)
+        return False
 
     # --- menus -------------------------------------------------------------------------------------------
     def _build_menus(self) -> None:

@@ -62,6 +62,12 @@ class RolloutPage(QWidget):
         self._stale = False
         self.reload()
 
+    def load_now(self) -> None:
+        """Load now if a change (or a new rollout) is not shown yet: before selecting a row from elsewhere in a page
+        that has not been on screen since."""
+        if self._stale:
+            self._refresh()
+
     def reload(self) -> None:
         raise NotImplementedError
 

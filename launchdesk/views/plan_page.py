@@ -238,6 +238,9 @@ class RolloutForm(QWidget):
 
 class PlanPage(RolloutPage):
     reload_on = frozenset({"rollout", "cohort", "phase", "checklist_item", "message", "setting"})
+    # A timeline marker clicked (or Enter on it): "checklist_item" or "message" and the row ids, for the window to
+    # show in their own tab.
+    open_requested = Signal(str, list)
 
     def __init__(self, document: WorkspaceDocument, parent: QWidget | None = None) -> None:
         super().__init__(document, parent)
@@ -314,6 +317,7 @@ class PlanPage(RolloutPage):
 
         self.timeline = TimelineWidget(document)
         self.timeline.phase_selected.connect(self._select_phase_row)
+        self.timeline.marker_selected.connect(self.open_requested)
         self.phase_view.selectionModel().currentRowChanged.connect(
             lambda current, _previous: current.isValid()
             and self.timeline.view.select_phase(self.phases.rows[current.row()].id, notify=False)

@@ -37,6 +37,7 @@ from PySide6.QtWidgets import (
     QHBoxLayout,
     QLabel,
     QToolButton,
+    QToolTip,
     QVBoxLayout,
     QWidget,
 )
@@ -338,6 +339,7 @@ def phase_summary(phase: TimelinePhase, zone: ZoneInfo) -> str:
     lines.append(f"{when_text(phase.start, zone)} – {when_text(phase.end, zone)} ({duration_text(phase.end - phase.start)})")
     lines.append(f"Status: {STATUS_NAMES[phase.status].lower()}")
     lines.append("Drag to move (Shift: alone), drag an end to resize; ←/→ move, Shift+←/→ change the end")
+    lines.append("Ctrl+←/→ steps through its markers; click a marker, or press Enter on it, to open it")
     return "\n".join(lines)
 
 
@@ -441,7 +443,7 @@ class TimelineView(QGraphicsView):
     reschedule_requested = Signal(object, str)  # a Reschedule to commit, and the verb for the undo text
     refused = Signal(str)  # a gesture the rules refused, with the reason
     phase_selected = Signal(int)
-    marker_selected = Signal(str, list)  # "checklist_item" or "message", and the row ids
+    marker_selected = Signal(str, list)  # a marker clicked, or Enter on it: "checklist_item" or "message", row ids
     zoom_changed = Signal()
     scrolled = Signal()
 
@@ -476,6 +478,48 @@ class TimelineView(QGraphicsView):
                 return item.phase.id
         return None
 
+    def selected_marker(self) -> Marker | None:
+        for item in self.timeline.selectedItems():
+            if isinstance(item, Marker):
+                return item
+        return None
+
+    def _current_phase_id(self) -> int | None:
+        """The selected phase, or the phase of the selected marker."""
+        marker = self.selected_marker()
+        if marker is not None:
+            bar = marker.parentItem()
+            return bar.phase.id if isinstance(bar, PhaseBar) else None
+        return self.selected_phase_id()
+
+    def select_marker(self, marker: Marker) -> None:
+        """Select a marker from the keyboard; its tooltip says what it is and that Enter opens it."""
+        self.timeline.clearSelection()
+        marker.setSelected(True)
+        self.ensureVisible(marker, 40, 10)
+        point = self.viewport().mapToGlobal(self.mapFromScene(marker.scenePos()))
+        QToolTip.showText(point, marker.toolTip(), self)
+
+    def step_marker(self, step: int) -> None:
+        """Select the next (``step`` 1) or previous (-1) visible marker of the current phase, in time order; past
+        the last or the first, the phase's bar again."""
+        phase_id = self._current_phase_id()
+        if phase_id is None:
+            return
+        bar = self.timeline.bars[phase_id]
+        markers = sorted((m for m in bar.childItems() if isinstance(m, Marker) and m.isVisible()),
+                         key=lambda m: (m.pos().x(), m.pos().y()))
+        current = self.selected_marker()
+        index = markers.index(current) + step if current in markers else (0 if step > 0 else len(markers) - 1)
+        if 0 <= index < len(markers):
+            self.select_marker(markers[index])
+        else:
+            QToolTip.hideText()
+            self.select_phase(phase_id)
+
+    def open_marker(self, marker: Marker) -> None:
+        self.marker_selected.emit(marker.kind, marker.ids)
+
     def select_phase(self, phase_id: int | None, *, notify: bool = True) -> None:
         bar = self.timeline.bars.get(phase_id) if phase_id is not None else None
         if bar is not None and bar.isSelected() and len(self.timeline.selectedItems()) == 1:
@@ -504,7 +548,7 @@ class TimelineView(QGraphicsView):
         if isinstance(item, Marker):
             self.timeline.clearSelection()
             item.setSelected(True)
-            self.marker_selected.emit(item.kind, item.ids)
+            self.open_marker(item)
             return
         while item is not None and not isinstance(item, PhaseBar):
             item = item.parentItem()
@@ -607,7 +651,16 @@ class TimelineView(QGraphicsView):
                 self._alone = True
                 self.gesture.apply(self._last_x, True)
             return
-        if key in (Qt.Key.Key_Plus, Qt.Key.Key_Equal):
+        marker = self.selected_marker()
+        if marker is not None and key in (Qt.Key.Key_Return, Qt.Key.Key_Enter):
+            self.open_marker(marker)
+        elif marker is not None and key == Qt.Key.Key_Escape:
+            QToolTip.hideText()
+            self.select_phase(self._current_phase_id())
+        elif key in (Qt.Key.Key_Left, Qt.Key.Key_Right) and (
+                marker is not None or mods & Qt.KeyboardModifier.ControlModifier):
+            self.step_marker(-1 if key == Qt.Key.Key_Left else 1)
+        elif key in (Qt.Key.Key_Plus, Qt.Key.Key_Equal):
             self.set_zoom(self.zoom_index - 1)
         elif key == Qt.Key.Key_Minus:
             self.set_zoom(self.zoom_index + 1)
@@ -644,7 +697,7 @@ class TimelineView(QGraphicsView):
 
     def _select_neighbour(self, step: int) -> None:
         ids = list(self.timeline.bars)
-        current = self.selected_phase_id()
+        current = self._current_phase_id()
         index = ids.index(current) + step if current in ids else 0
         self.select_phase(ids[max(0, min(len(ids) - 1, index))])
 
@@ -860,7 +913,8 @@ def legend() -> QLabel:
                         for c, symbol in ((Channel.EMAIL, "✉"), (Channel.SLACK, "◆"), (Channel.WEBHOOK, "▲")))
     label = QLabel(f"Phases: {statuses} &nbsp;·&nbsp; Checklist due (below a bar): {roles} "
                    f"&nbsp;·&nbsp; Messages (above): {channels} &nbsp;·&nbsp; "
-                   f"<span style='color:{WARNING_COLOR}'>▲</span>&nbsp;starts outside business hours")
+                   f"<span style='color:{WARNING_COLOR}'>▲</span>&nbsp;starts outside business hours "
+                   f"&nbsp;·&nbsp; Click a marker (or Ctrl+→ then Enter) to open it in its tab")
     label.setWordWrap(True)
     label.setStyleSheet("color: #3c4350;")
     return label

@@ -230,8 +230,12 @@ class WarningBadge(QGraphicsItem):
         painter.drawPoint(QPointF(s / 2, s - 3))
 
 
+OPEN_HINT = "Click (or Enter) to open it in {tab}"
+
+
 class Marker(QGraphicsItem):
-    """A marker on a phase's row; subclasses draw it. Clicking selects it; hovering shows what it is."""
+    """A marker on a phase's row; subclasses draw it. Clicking opens its rows in their tab (the view says so with
+    ``marker_selected``); hovering shows what it is."""
 
     kind = ""
 
@@ -279,6 +283,7 @@ class ChecklistMarker(Marker):
         self._slices = [(QColor(ROLE_COLORS[r]), all(i.done for i in items if i.role == r)) for r in roles]
         lines = [f"Checklist due {due_text} ({offset_words(items[0].offset_minutes)} {bar.phase.name})"]
         lines += [f"{'✓' if i.done else '•'} {ROLE_NAMES[i.role]}: {i.title}" for i in items]
+        lines.append(OPEN_HINT.format(tab="Checklists"))
         self.setToolTip("\n".join(lines))
 
     @property
@@ -312,7 +317,8 @@ class MessageMarker(Marker):
             self._color = self._color.lighter(150)  # not approved yet: paler
         self.setToolTip(
             f"{CHANNEL_NAMES[message.channel]} “{message.name}”\nSends {send_text} "
-            f"({offset_words(message.offset_minutes)} {bar.phase.name}) · {message.state.value.replace('_', ' ')}"
+            f"({offset_words(message.offset_minutes)} {bar.phase.name}) · {message.state.value.replace('_', ' ')}\n"
+            + OPEN_HINT.format(tab="Messages")
         )
 
     @property
