@@ -137,10 +137,51 @@ def flag_client(connection: Connection, *, token: str | None = None, **http_opti
     raise ConnectionProblem(f"Connection {connection.name!r} is a {connection.kind} connection, not a flag platform.")
 
 
+FLAG_PLATFORMS = (ConnectionKind.UNLEASH, ConnectionKind.LAUNCHDARKLY)
+METRIC_SOURCES = (ConnectionKind.PROMETHEUS, ConnectionKind.DATADOG)
+SENDERS = (ConnectionKind.SMTP, ConnectionKind.SLACK, ConnectionKind.WEBHOOK)
+
+
+def webhook_origin(url: str) -> str:
+    """What the workspace keeps of a Slack or webhook URL (the secret): its scheme and host only."""
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url.strip())
+    return f"{parts.scheme}://{parts.netloc}" if parts.scheme and parts.netloc else ""
+
+
 def check_connection(connection: Connection, *, token: str | None = None) -> Any:
-    """Reach the platform with the stored token (or one typed but not saved yet): a ConnectionCheck saying
-    success or exactly what failed."""
-    with flag_client(connection, token=token) as client:
-        if connection.kind is ConnectionKind.UNLEASH:
-            return client.test_connection(connection.project)
-        return client.test_connection(connection.project, connection.environment)
+    """Test a connection of any kind with the stored secret (or one typed but not saved yet): a ConnectionCheck
+    saying success or exactly what failed (refused, unknown host, TLS, 401/403, timeout). Nothing is sent:
+    SMTP is signed in to and left; a Slack or webhook URL is checked for its form only, since calling it would
+    post a message (``launchdesk.comms.senders.send_test_post`` posts one when asked)."""
+    from launchdesk.flags.http import ConnectionCheck
+    from launchdesk.secrets import SecretsUnavailable
+
+    kind = ConnectionKind(connection.kind)
+    try:
+        if kind is ConnectionKind.PROMETHEUS:
+            from launchdesk.metrics import prometheus
+
+            return prometheus.check_connection(connection, secret=token)
+        if kind is ConnectionKind.DATADOG:
+            from launchdesk.metrics import datadog
+
+            return datadog.check_connection(connection, secret=token)
+        if kind is ConnectionKind.SMTP:
+            from launchdesk.comms.senders import SenderUnavailable, check_smtp
+
+            try:
+                return ConnectionCheck(True, check_smtp(connection, password=token))
+            except SenderUnavailable as err:
+                return ConnectionCheck(False, str(err))
+        if kind in (ConnectionKind.SLACK, ConnectionKind.WEBHOOK):
+            from launchdesk.comms.senders import check_webhook_url
+
+            return ConnectionCheck(*check_webhook_url(token or read_secret(connection), kind))
+        with flag_client(connection, token=token) as client:
+            if kind is ConnectionKind.UNLEASH:
+                return client.test_connection(connection.project)
+            return client.test_connection(connection.project, connection.environment)
+    except (ConnectionProblem, SecretsUnavailable) as err:
+        return ConnectionCheck(False, str(err))

@@ -172,9 +172,11 @@ class SmtpSender(Sender):
     ``unsubscribe_mailto``, which add List-Unsubscribe headers.
     """
 
-    def __init__(self, connection: Connection, cancelled: Cancelled | None = None) -> None:
+    def __init__(self, connection: Connection, cancelled: Cancelled | None = None, *,
+                 password: str | None = None) -> None:
         options = connection.options or {}
         super().__init__(connection, cancelled, _rate(options))
+        self._password = password  # one typed but not saved yet (a connection test); else the keyring's
         url = urlsplit(connection.url if "://" in connection.url else f"smtp://{connection.url}")
         if url.scheme not in ("smtp", "smtps") or not url.hostname:
             raise SenderUnavailable(f"Connection {connection.name!r} needs an smtp://HOST:PORT URL.")
@@ -214,7 +216,11 @@ class SmtpSender(Sender):
             try:
                 smtp.ehlo_or_helo_if_needed()  # again after STARTTLS, which forgets the server's first answer
                 if self.username:
-                    smtp.login(self.username, read_secret(self._connection))
+                    if not smtp.has_extn("auth"):
+                        after = " (many servers offer it only after STARTTLS)" if self.security == "none" else ""
+                        raise SenderUnavailable(f"The SMTP server at {self.where} offers no sign-in (AUTH) on "
+                                                f"this connection{after}; remove the user name or change security.")
+                    smtp.login(self.username, self._password or read_secret(self._connection))
             except BaseException:
                 smtp.close()
                 raise
@@ -231,6 +237,15 @@ class SmtpSender(Sender):
         except (OSError, smtplib.SMTPException) as err:
             raise SenderUnavailable(f"Could not reach the SMTP server at {self.where} ({_why(err)}).") from None
         self._smtp = smtp
+
+    def check(self) -> str:
+        """Connect, EHLO, STARTTLS or TLS as configured, sign in when a user name is set, then QUIT: nothing is
+        sent. A sentence saying what worked; SenderUnavailable saying exactly what did not."""
+        self._connect()
+        self.close()
+        how = {"tls": "TLS", "starttls": "STARTTLS", "none": "no encryption"}[self.security]
+        signed = f", signed in as {self.username}" if self.username else ""
+        return f"Connected to the SMTP server at {self.where} ({how}{signed}); nothing was sent."
 
     def begin(self, envelope: Envelope) -> Attempt | None:
         try:
@@ -375,10 +390,16 @@ def _text(reply: bytes | str) -> str:
 
 
 def _why(err: BaseException) -> str:
+    import socket
+
     if isinstance(err, ConnectionRefusedError):
         return "connection refused"
+    if isinstance(err, socket.gaierror):
+        return "host not found"
     if isinstance(err, TimeoutError):
         return "no answer in time"
+    if isinstance(err, smtplib.SMTPServerDisconnected):
+        return "it closed the connection; is the port's security (none, STARTTLS, TLS) right?"
     return getattr(err, "strerror", None) or type(err).__name__
 
 
@@ -410,12 +431,12 @@ class _PostSender(Sender):
     platform = "webhook"
     max_rate: float | None = None
 
-    def __init__(self, connection: Connection, cancelled: Cancelled | None = None) -> None:
+    def __init__(self, connection: Connection, cancelled: Cancelled | None = None, *, url: str | None = None) -> None:
         options = connection.options or {}
         rate = _rate(options) or self.max_rate
         super().__init__(connection, cancelled, min(rate, self.max_rate) if rate and self.max_rate else rate)
         try:
-            url = read_secret(connection)
+            url = url or read_secret(connection)  # ``url``: one typed but not saved yet
         except (ConnectionProblem, SecretsUnavailable) as err:
             raise SenderUnavailable(f"{err} The {self.platform} URL is the connection's secret.") from None
         parts = urlsplit(url.strip())
@@ -499,3 +520,78 @@ class WebhookSender(_PostSender):
             "slack_text": rendered.slack,
             **envelope.about,
         }
+
+
+# --- checking a sender without sending ------------------------------------------------------------------------
+
+
+def check_smtp(connection: Connection, *, password: str | None = None, timeout: float = 15.0) -> str:
+    """Test an SMTP connection without sending anything (see :meth:`SmtpSender.check`)."""
+    options = dict(connection.options or {})
+    options.setdefault("timeout", timeout)
+    probe = Connection(id=connection.id, name=connection.name, kind=connection.kind, url=connection.url,
+                       options=options)
+    return SmtpSender(probe, password=password).check()
+
+
+def webhook_url_problem(url: str, kind: ConnectionKind | str) -> str | None:
+    """What is wrong with a Slack or webhook URL's form (None when nothing is); the URL never appears in it."""
+    platform = "Slack webhook" if ConnectionKind(kind) is ConnectionKind.SLACK else "webhook"
+    url = url.strip()
+    if not url:
+        return f"Paste the {platform} URL."
+    if _LINE_BREAK.search(url) or any(c.isspace() for c in url):
+        return f"The {platform} URL contains spaces or line breaks."
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        return f"The {platform} URL must start with https:// and name a host."
+    if parts.scheme == "http" and parts.hostname not in LOOPBACK_HOSTS:
+        return f"The {platform} URL must use https: the URL is a secret and would travel unencrypted."
+    if ConnectionKind(kind) is ConnectionKind.SLACK and parts.hostname == "hooks.slack.com" \
+            and not parts.path.startswith("/services/"):
+        return "A Slack incoming-webhook URL looks like https://hooks.slack.com/services/T…/B…/…"
+    return None
+
+
+def check_webhook_url(url: str, kind: ConnectionKind | str) -> tuple[bool, str]:
+    """Check a Slack or webhook URL's form and scheme only, without calling it: a real test would post a
+    message to the channel (``send_test_post`` does that, when asked)."""
+    problem = webhook_url_problem(url, kind)
+    if problem:
+        return False, problem
+    parts = urlsplit(url.strip())
+    slack = ConnectionKind(kind) is ConnectionKind.SLACK
+    note = ""
+    if slack and parts.hostname != "hooks.slack.com":
+        note = f" It does not point at hooks.slack.com but at {parts.hostname}."
+    what = "Slack" if slack else "the webhook"
+    return True, (f"The URL is well formed ({parts.scheme}, host {parts.hostname}).{note} It was not called: "
+                  f"calling it would post a message to {what}. Use “Send a test message” to post one.")
+
+
+def send_test_post(connection: Connection, *, url: str | None = None,
+                   cancelled: Cancelled | None = None) -> Attempt:
+    """Post one short test message through a Slack or webhook connection (the typed URL or the keyring's)."""
+    sender_class = SlackSender if connection.kind is ConnectionKind.SLACK else WebhookSender
+    if connection.kind not in (ConnectionKind.SLACK, ConnectionKind.WEBHOOK):
+        raise SenderUnavailable(f"Connection {connection.name!r} is not a Slack or webhook connection.")
+    text = f"Test message from LaunchDesk: the connection “{connection.name}” can post here."
+    envelope = Envelope("test", Rendered(subject="LaunchDesk test message", plain=text, slack=text),
+                        uuid.uuid4().hex, "", "", {"test": True})
+    sender = sender_class(connection, cancelled, url=url)
+    try:
+        if not sender.ready():
+            return Attempt(Outcome.NOT_SENT, "Cancelled.")
+        return sender.send(envelope)
+    finally:
+        sender.close()
+
+
+def smtp_problem(connection: Connection) -> str | None:
+    """What keeps an SMTP connection's settings from working (URL, sender address, a password that would go
+    unencrypted...), in the sender's own words; None when nothing does. Nothing is contacted."""
+    try:
+        SmtpSender(connection)
+    except SenderUnavailable as err:
+        return str(err)
+    return None

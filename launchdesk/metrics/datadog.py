@@ -16,7 +16,7 @@ import datetime as dt
 import math
 from typing import TYPE_CHECKING, Any
 
-from launchdesk.flags.http import AuthError, BadResponse, PlatformHttp
+from launchdesk.flags.http import AuthError, BadResponse, ConnectionCheck, PlatformError, PlatformHttp
 from launchdesk.metrics.series import Point, QueryError, Series, from_epoch, single_series
 from launchdesk.planning.gates import Measurement
 
@@ -51,12 +51,14 @@ class DatadogClient:
                                  **http_options)
 
     @classmethod
-    def for_connection(cls, connection: Connection, **http_options: Any) -> DatadogClient:
-        """A client for a ``datadog`` connection, its keys read from the keyring."""
+    def for_connection(cls, connection: Connection, *, secret: str | None = None,
+                       **http_options: Any) -> DatadogClient:
+        """A client for a ``datadog`` connection, its keys read from the keyring (``secret``: keys typed but not
+        saved yet, "API_KEY APPLICATION_KEY", used instead)."""
         from launchdesk import secrets
         from launchdesk.connections import secret_key
 
-        secret = secrets.get_secret(secret_key(connection))
+        secret = secret or secrets.get_secret(secret_key(connection))
         if not secret:
             raise AuthError(f"The keyring holds no Datadog keys for the connection '{connection.name}'. "
                             "Add the connection again with them.")
@@ -72,6 +74,18 @@ class DatadogClient:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+    def validate(self) -> ConnectionCheck:
+        """``GET /api/v1/validate``: whether Datadog takes the API key (403 when it does not)."""
+        try:
+            body = self.http.get_json("/api/v1/validate")
+        except PlatformError as err:
+            return ConnectionCheck(False, str(err), err)
+        if not isinstance(body, dict) or body.get("valid") is not True:
+            return ConnectionCheck(False, f"Datadog at {self.http.where} did not confirm the API key "
+                                          "(no \"valid\": true in its answer). Is the site right?")
+        return ConnectionCheck(True, f"Connected to Datadog at {self.http.where}; the API key is valid. "
+                                     "The application key is checked by the first gate query.")
 
     def query(self, query: str, start: dt.datetime, end: dt.datetime) -> list[Series]:
         """The query's series between ``start`` and ``end`` (Datadog picks the rollup interval)."""
@@ -108,6 +122,20 @@ class DatadogClient:
             sample_count=len(points),
             baseline=baseline,
         )
+
+
+def check_connection(connection: Connection, *, secret: str | None = None, **http_options: Any) -> ConnectionCheck:
+    """Validate the connection's API key with Datadog: success, or exactly what failed."""
+    from launchdesk.secrets import SecretsUnavailable
+
+    http_options.setdefault("retries", 0)
+    try:
+        with DatadogClient.for_connection(connection, secret=secret, **http_options) as client:
+            return client.validate()
+    except PlatformError as err:
+        return ConnectionCheck(False, str(err), err)
+    except SecretsUnavailable as err:
+        return ConnectionCheck(False, str(err))
 
 
 def parse_series(body: Any) -> list[Series]:

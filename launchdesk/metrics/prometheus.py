@@ -14,7 +14,7 @@ import base64
 import datetime as dt
 from typing import TYPE_CHECKING, Any
 
-from launchdesk.flags.http import AuthError, BadResponse, PlatformHttp
+from launchdesk.flags.http import AuthError, BadResponse, ConnectionCheck, PlatformError, PlatformHttp
 from launchdesk.metrics.series import Point, QueryError, Series, from_epoch, single_series
 from launchdesk.planning.gates import Measurement
 
@@ -50,8 +50,10 @@ class PrometheusClient:
         self.http = PlatformHttp(base_url, platform=PLATFORM, headers=headers, secrets=secrets, **http_options)
 
     @classmethod
-    def for_connection(cls, connection: Connection, **http_options: Any) -> PrometheusClient:
-        """A client for a ``prometheus`` connection, its token or password read from the keyring as needed."""
+    def for_connection(cls, connection: Connection, *, secret: str | None = None,
+                       **http_options: Any) -> PrometheusClient:
+        """A client for a ``prometheus`` connection, its token or password read from the keyring as needed
+        (``secret``: one typed but not saved yet, used instead of the keyring's)."""
         from launchdesk import secrets
         from launchdesk.connections import secret_key
 
@@ -63,12 +65,13 @@ class PrometheusClient:
         if auth == "none":
             return cls(connection.url, **http_options)
         if auth is None:
-            try:
-                secret = secrets.get_secret(secret_key(connection))
-            except secrets.SecretsUnavailable:
-                secret = None  # a server without sign-in needs no keyring
+            if not secret:
+                try:
+                    secret = secrets.get_secret(secret_key(connection))
+                except secrets.SecretsUnavailable:
+                    secret = None  # a server without sign-in needs no keyring
             auth = "none" if not secret else "basic" if "username" in options else "bearer"
-        else:
+        elif not secret:
             secret = secrets.get_secret(secret_key(connection))
             if not secret:
                 what = "token" if auth == "bearer" else "password"
@@ -143,6 +146,26 @@ class PrometheusClient:
             raise BadResponse(f"Prometheus at {self.http.where} answered {path} with something that is not "
                               "a query result.")
         return body["data"]
+
+
+def check_connection(connection: Connection, *, secret: str | None = None, **http_options: Any) -> ConnectionCheck:
+    """Reach the server, sign in as the connection says and run the cheapest query there is (``vector(1)``):
+    success, or exactly what failed (refused, unknown host, TLS, 401/403, timeout, not a Prometheus API)."""
+    from launchdesk.secrets import SecretsUnavailable
+
+    http_options.setdefault("retries", 0)  # a test says what happens now; it does not wait out a restart
+    try:
+        with PrometheusClient.for_connection(connection, secret=secret, **http_options) as client:
+            series = client.query("vector(1)")
+    except PlatformError as err:
+        return ConnectionCheck(False, str(err), err)
+    except SecretsUnavailable as err:
+        return ConnectionCheck(False, str(err))
+    if len(series) != 1 or not series[0].points or series[0].points[-1].value != 1:
+        return ConnectionCheck(False, f"Prometheus at {client.http.where} answered vector(1) with something "
+                                      "other than 1. Is the URL the Prometheus API's address?")
+    signed = " (signed in)" if "Authorization" in client.http._client.headers else ""
+    return ConnectionCheck(True, f"Connected to Prometheus at {client.http.where}{signed}; a test query ran.")
 
 
 def parse_value(text: Any) -> float:
