@@ -69,7 +69,8 @@ def command(words: str, help: str, *arguments: Arg) -> Callable[[Callable[[argpa
 
 
 # Modules holding further commands; each registers its commands with @command when imported.
-COMMAND_MODULES = ("launchdesk.cli_access", "launchdesk.cli_comms", "launchdesk.cli_export", "launchdesk.cli_plan")
+COMMAND_MODULES = ("launchdesk.cli_access", "launchdesk.cli_comms", "launchdesk.cli_export",
+                   "launchdesk.cli_journal_slack", "launchdesk.cli_plan")
 
 
 def _load_command_modules() -> None:

@@ -31,6 +31,7 @@ from PySide6.QtWidgets import (
 )
 
 from launchdesk.views.document import WorkspaceDocument
+from launchdesk.views.journal_slack import JournalSlackPoster
 from launchdesk.views.tasks import TaskHandle, run_task
 from launchdesk.workspace import Workspace
 
@@ -335,6 +336,9 @@ class FlagActions(QObject):
         window.statusBar().addWidget(self.progress_box)
         document.workspace_replaced.connect(self._on_workspace_replaced)
         self._on_workspace_replaced()
+        # The journal events the team chose go to Slack in the background, soon after they happen.
+        self.journal_poster = JournalSlackPoster(
+            document, lambda message: window.statusBar().showMessage(message, 15_000), self)
 
     def _on_workspace_replaced(self) -> None:
         if self.sync_task is not None:
