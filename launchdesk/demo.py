@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
@@ -47,6 +48,7 @@ from launchdesk.models import (
     TeamMember,
     utcnow,
 )
+from launchdesk.planning.checklists import due_at
 from launchdesk.planning.cohort_rules import matches
 from launchdesk.planning.template import create_rollout_from_template, load_template
 from launchdesk.workspace import WorkspaceError, create_workspace
@@ -355,9 +357,11 @@ class _Demo:
             phase.actual_end = phase.planned_end
             phase.status = PhaseStatus.COMPLETE
         horizon = phase.planned_end if complete else self.now
+        zone = ZoneInfo(TEAM_TIMEZONE)
         for item in phase.checklist:
-            if item.due_at() <= horizon and (complete or self.rng.random() < 0.8):
-                self._tick(item, min(item.due_at() + dt.timedelta(minutes=self.rng.randint(-240, 90)), self.now))
+            due = due_at(phase.planned_start, item.offset_minutes, zone)
+            if due <= horizon and (complete or self.rng.random() < 0.8):
+                self._tick(item, min(due + dt.timedelta(minutes=self.rng.randint(-240, 90)), self.now))
         if phase.kind == PhaseKind.ROLLOUT:
             self._journal(rollout, "phase.started", f"{phase.name} started: the flag is at "
                           f"{phase.target_percentage:g}%.", start, Role.ENGINEERING)

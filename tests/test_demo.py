@@ -35,6 +35,7 @@ from launchdesk.models import (
     Setting,
     TeamMember,
 )
+from launchdesk.planning.checklists import due_at, team_zone
 from launchdesk.planning.cohort_rules import matches
 from launchdesk.workspace import WorkspaceError, open_workspace
 
@@ -114,7 +115,9 @@ def test_checklists_partly_ticked(demo: Session) -> None:
     assert all(item.done for p in phases[:2] for item in p.checklist)
     live = phases[2].checklist
     assert any(item.done for item in live) and not all(item.done for item in live)
-    assert all(item.due_at() <= NOW for item in live if item.done and item.offset_minutes > 0)
+    zone = team_zone(demo)
+    assert all(due_at(phases[2].planned_start, item.offset_minutes, zone) <= NOW
+               for item in live if item.done and item.offset_minutes > 0)
     done = demo.scalars(select(ChecklistItem).where(ChecklistItem.done_at.is_not(None))).all()
     assert all(item.done_by and item.done_at <= NOW for item in done)
 

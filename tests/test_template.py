@@ -13,6 +13,7 @@ from jinja2.sandbox import SandboxedEnvironment
 from sqlalchemy import select
 
 from launchdesk.models import JournalEntry, PhaseKind, Role, Rollout
+from launchdesk.planning.checklists import due_at, team_zone
 from launchdesk.planning.cohort_rules import matches
 from launchdesk.planning.template import (
     RolloutNameError,
@@ -111,7 +112,8 @@ def test_created_rollout_has_dates_checklists_gates_and_messages(workspace: Work
             moments = {(item.role, item.offset_minutes) for item in phase.checklist}
             assert moments == {(role, m) for role in Role for m in MOMENTS}, phase.name
             first = next(i for i in phase.checklist if i.offset_minutes == -2880)
-            assert first.due_at() == phase.planned_start - dt.timedelta(hours=48)
+            assert due_at(phase.planned_start, first.offset_minutes, team_zone(session)) == \
+                phase.planned_start - dt.timedelta(hours=48)
         titles = {i.title for p in phases for i in p.checklist}
         assert "Brief support on known issues and the rollback plan" in titles
         assert "Confirm dashboards and alerts for error rate and P99" in titles

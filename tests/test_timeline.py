@@ -14,7 +14,7 @@ from PySide6.QtWidgets import QApplication
 from sqlalchemy import select
 
 from launchdesk.models import JournalEntry, Phase, PhaseStatus, Rollout
-from launchdesk.planning.schedule import Unit, shift
+from launchdesk.planning.schedule import Unit, due_at, shift
 from launchdesk.views.document import WorkspaceDocument
 from launchdesk.views.timeline import TimelineWidget
 from launchdesk.views.timeline_items import BAR_HEIGHT, ChecklistMarker, MessageMarker, PhaseBar
@@ -55,7 +55,7 @@ def phases_of(path: Path, rollout_name: str) -> list[Phase]:
         rollout = session.scalars(select(Rollout).where(Rollout.name == rollout_name)).one()
         phases = list(rollout.phases)
         for phase in phases:
-            _ = [(i.due_at(), i.phase) for i in phase.checklist], list(phase.messages)
+            _ = [i.phase for i in phase.checklist], list(phase.messages)
         session.expunge_all()
         return phases
 
@@ -104,9 +104,10 @@ def test_dragging_a_bar_moves_it_and_the_later_phases_in_one_undoable_step(timel
     assert after[phase2].planned_start.astimezone(BERLIN).hour == before[phase2].planned_start.astimezone(BERLIN).hour
     # Checklist due dates and message send times are relative to the phase: they followed.
     for old, new in zip(before[phase2:], after[phase2:]):
-        assert [i.due_at() - old.planned_start for i in old.checklist] == \
-               [i.due_at() - new.planned_start for i in new.checklist]
-        assert [i.due_at() for i in new.checklist] == [shift(i.due_at(), 2, Unit.DAY, BERLIN) for i in old.checklist]
+        old_due = [due_at(old.planned_start, i.offset_minutes, BERLIN) for i in old.checklist]
+        new_due = [due_at(new.planned_start, i.offset_minutes, BERLIN) for i in new.checklist]
+        assert [i.offset_minutes for i in new.checklist] == [i.offset_minutes for i in old.checklist]
+        assert new_due == [shift(due, 2, Unit.DAY, BERLIN) for due in old_due]
         assert [m.send_offset_minutes for m in new.messages] == [m.send_offset_minutes for m in old.messages]
     stack = document.undo_stack
     assert stack.count() == 1

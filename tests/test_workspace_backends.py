@@ -15,6 +15,7 @@ from sqlalchemy.orm.exc import StaleDataError
 from launchdesk import cli, migrations
 from launchdesk.demo import write_demo
 from launchdesk.models import Base, ChecklistItem, Phase, PhaseStatus, Rollout
+from launchdesk.planning.checklists import due_at, team_zone
 from launchdesk.workspace import (
     APPLICATION_ID,
     SCHEMA_HEAD,
@@ -62,7 +63,7 @@ def test_round_trip_and_cascades(new_target):
         with ws.session() as s:
             r = s.scalars(select(Rollout)).one()
             assert r.phases[0].planned_start == start
-            assert r.phases[0].checklist[0].due_at() == start - dt.timedelta(hours=48)
+            assert due_at(start, r.phases[0].checklist[0].offset_minutes, team_zone(s)) == start - dt.timedelta(hours=48)
         with ws.transaction() as s:
             s.delete(s.scalars(select(Rollout)).one())
         with ws.session() as s:

@@ -226,7 +226,10 @@ class Decision(Base):
 
 
 class ChecklistItem(Base):
-    """A duty of one role, due at an offset (in minutes, negative = before) from its phase's planned start."""
+    """A duty of one role, due at an offset (in minutes, negative = before) from its phase's planned start.
+
+    When that is depends on the team's time zone (whole days count on its wall clock), so it is not a method
+    here: ``launchdesk.planning.checklists.due_at(phase.planned_start, offset_minutes, zone)``."""
 
     __tablename__ = "checklist_item"
     __table_args__ = (Index(None, "phase_id", "role"),)
@@ -245,9 +248,6 @@ class ChecklistItem(Base):
     phase: Mapped[Phase] = relationship(back_populates="checklist")
 
     __mapper_args__ = {"version_id_col": version}
-
-    def due_at(self) -> dt.datetime:
-        return self.phase.planned_start + dt.timedelta(minutes=self.offset_minutes)
 
     @property
     def done(self) -> bool:

@@ -24,7 +24,7 @@ from sqlalchemy import select
 from launchdesk.models import ChecklistItem, Phase, Role, Rollout, Setting
 from launchdesk.models.enums import StrEnum
 from launchdesk.planning.business_hours import TIMEZONE_SETTING, zone_named
-from launchdesk.planning.schedule import Unit, duration_text, shift, when_text
+from launchdesk.planning.schedule import due_at, duration_text, when_text  # due_at: named here for importers
 from launchdesk.planning.labels import ROLE_LABELS  # noqa: F401 - named here too for importers
 
 UTC = dt.timezone.utc
@@ -149,13 +149,6 @@ MOMENT_ORDER = (*MOMENTS, OTHER)
 
 def moment_of(offset_minutes: int) -> Moment:
     return next((m for m in MOMENTS if m.offset_minutes == offset_minutes), OTHER)
-
-
-def due_at(phase_start: dt.datetime, offset_minutes: int, zone: ZoneInfo) -> dt.datetime:
-    """When an item is due (UTC): whole days on the team's wall clock, the rest in elapsed minutes."""
-    sign = -1 if offset_minutes < 0 else 1
-    days, rest = divmod(abs(offset_minutes), MINUTES_PER_DAY)
-    return shift(phase_start, sign * days, Unit.DAY, zone) + dt.timedelta(minutes=sign * rest)
 
 
 class Urgency(StrEnum):

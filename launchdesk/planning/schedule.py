@@ -16,7 +16,8 @@ The rules, in plan order (phases sorted by position):
   counted on the team's wall clock (:func:`shift`), so a phase that starts at 09:00 in Berlin still starts at 09:00
   after a move across a daylight-saving change.
 
-Checklist due dates and message send times are offsets from their phase's start, so they follow by themselves.
+Checklist due dates and message send times are offsets from their phase's start, so they follow by themselves;
+a checklist item's due moment is :func:`due_at` (whole days on the wall clock, like :func:`shift`).
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ from launchdesk.planning.business_hours import BusinessHours
 UTC = dt.timezone.utc
 STARTED = frozenset({PhaseStatus.LIVE, PhaseStatus.PAUSED, PhaseStatus.COMPLETE, PhaseStatus.ROLLED_BACK})
 _DAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
+_MINUTES_PER_DAY = 24 * 60
 _MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 
 
@@ -120,6 +122,16 @@ def shift(moment: dt.datetime, steps: int, unit: Unit, zone: ZoneInfo) -> dt.dat
         return moment + steps * unit.length
     local = moment.astimezone(zone)
     return (local + steps * unit.length).astimezone(UTC)  # aware + timedelta keeps the wall-clock time
+
+
+def due_at(phase_start: dt.datetime, offset_minutes: int, zone: ZoneInfo) -> dt.datetime:
+    """When a checklist item ``offset_minutes`` from its phase's start is due (UTC): whole days of the offset on
+    the team's wall clock, the rest in elapsed minutes. "48 h before" a phase starting Monday 09:00 in Berlin is
+    Saturday 09:00 there, also across a daylight-saving change. The one definition: the timeline's markers, the
+    checklists, their exports and the PDF all ask it."""
+    sign = -1 if offset_minutes < 0 else 1
+    days, rest = divmod(abs(offset_minutes), _MINUTES_PER_DAY)
+    return shift(phase_start, sign * days, Unit.DAY, zone) + dt.timedelta(minutes=sign * rest)
 
 
 def steps_for(distance: dt.timedelta, unit: Unit) -> int:

@@ -14,6 +14,7 @@ import datetime as dt
 import html
 from functools import partial
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from PySide6.QtCore import Qt, QTimer
 from PySide6.QtGui import QColor, QFont
@@ -51,6 +52,7 @@ from launchdesk.models import (
     utcnow,
 )
 from launchdesk.planning.business_hours import BusinessHoursError, phase_start_warning, team_business_hours
+from launchdesk.planning.checklists import due_at, team_zone
 from launchdesk.planning.decisions import (
     DECISION_EVENTS,
     DecisionRefused,
@@ -169,6 +171,7 @@ class PanelState:
     kill_switch_tested_on: dt.date | None
     hours_warning: str | None
     hours_text: str
+    zone: ZoneInfo  # the team's: checklist due dates count whole days on its wall clock
     decisions: list[DecisionLine]  # newest first
     team: list[tuple[str, Role]]
 
@@ -223,6 +226,7 @@ def read_panel(session: Session, rollout_id: int, now: dt.datetime) -> PanelStat
                     if p.kind == PhaseKind.ROLLOUT and p.status in (PhaseStatus.LIVE, PhaseStatus.PAUSED)), None)
     checklist: list[ChecklistLine] = []
     hours_warning: str | None = None
+    zone = team_zone(session)
     try:
         hours_text = team_business_hours(session).describe()
     except BusinessHoursError as exc:
@@ -235,7 +239,7 @@ def read_panel(session: Session, rollout_id: int, now: dt.datetime) -> PanelStat
             .order_by(ChecklistItem.offset_minutes, ChecklistItem.position, ChecklistItem.id)
         ):
             checklist.append(ChecklistLine(item.id, item.offset_minutes, item.role, item.title,
-                                           upcoming.planned_start + dt.timedelta(minutes=item.offset_minutes),
+                                           due_at(upcoming.planned_start, item.offset_minutes, zone),
                                            item.done_by, item.done_at))
     link = flag_link(rollout)
     flag = None
@@ -254,7 +258,7 @@ def read_panel(session: Session, rollout_id: int, now: dt.datetime) -> PanelStat
         next_phase=_phase_info(upcoming), running_phase=_phase_info(running), gates=gates, checklist=checklist,
         readiness={field: getattr(rollout, field) for field, _label in READINESS_QUESTIONS},
         kill_switch_tested_on=rollout.kill_switch_tested_on, hours_warning=hours_warning, hours_text=hours_text,
-        decisions=decisions, team=team,
+        zone=zone, decisions=decisions, team=team,
     )
 
 
@@ -636,7 +640,7 @@ class GoNoGoPage(RolloutPage):
         for offset in PREPARATION_OFFSETS:
             lines = [line for line in state.checklist if line.offset_minutes == offset]
             done = sum(1 for line in lines if line.done_at is not None)
-            due = phase.planned_start + dt.timedelta(minutes=offset)
+            due = due_at(phase.planned_start, offset, state.zone)
             group = QTreeWidgetItem([f"{offset_text(offset)} (due {local_text(due)}): {done} of {len(lines)} done"])
             bold = QFont(group.font(0))
             bold.setBold(True)

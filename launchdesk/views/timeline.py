@@ -50,6 +50,7 @@ from launchdesk.planning.schedule import (
     Reschedule,
     ScheduleRefused,
     Unit,
+    due_at,
     duration_text,
     move,
     resize,
@@ -197,8 +198,8 @@ class TimelineScene(QGraphicsScene):
         for item in phase.checklist:
             by_offset.setdefault(item.offset_minutes, []).append(item)
         for offset, items in by_offset.items():
-            due = phase.start + dt.timedelta(minutes=offset)
-            marker = ChecklistMarker(bar, offset * px_per_minute, items, when_text(due, zone))
+            due = due_at(phase.start, offset, zone)  # whole days on the wall clock, as the checklists and exports
+            marker = ChecklistMarker(bar, scale.width(due - phase.start), items, when_text(due, zone))
             # Weeks and months squeeze a phase's due dates into one blot; they show from the days zooms on.
             marker.setVisible(self.zoom.px_per_day >= CHECKLIST_MIN_PX_PER_DAY)
         for message in phase.messages:
