@@ -133,7 +133,7 @@ def test_editing_target_percentage_and_dates_restores_exactly_on_undo(window: Ma
     start_column = [c.title for c in model.columns].index("Planned start")
 
     assert model.setData(model.index(row, percent_column), 30.0)
-    new_start = before.planned_start - dt.timedelta(days=2, hours=1)
+    new_start = before.planned_start + dt.timedelta(days=2, hours=1)  # later: earlier would overlap Phase 2
     assert model.setData(model.index(row, start_column), to_qdatetime(new_start))
     after = db_rows(demo_workspace, select(Phase).where(Phase.id == before.id))[0]
     assert after.target_percentage == 30.0 and after.planned_start == new_start
@@ -357,3 +357,55 @@ def test_an_uncaught_error_is_logged_and_explained(qapp, monkeypatch, caplog, tm
     assert "ValueError: the phase has no cohort" in shown[0]
     assert str(tmp_path / "launchdesk.log") in shown[0]
     assert "Traceback" in caplog.text and "test_an_uncaught_error_is_logged_and_explained" in caplog.text
+
+
+def phase_dates(path: Path, rollout_id: int) -> list[tuple[str, dt.datetime, dt.datetime]]:
+    return [(p.name, p.planned_start, p.planned_end)
+            for p in db_rows(path, select(Phase).where(Phase.rollout_id == rollout_id).order_by(Phase.position))]
+
+
+def test_a_date_typed_in_the_phase_table_ripples_like_the_timeline_and_is_one_undo_step(
+        window: MainWindow, demo_workspace: Path):
+    rollout = select_rollout_named(window, "Smart Scheduling")
+    model = window.plan_page.phases
+    row = phase_row(window, "Phase 3: Engaged mid-market customers")
+    end_column = [c.title for c in model.columns].index("Planned end")
+    before = phase_dates(demo_workspace, rollout.id)
+    later = dt.timedelta(days=3, hours=2)
+
+    assert model.setData(model.index(row, end_column), to_qdatetime(before[row][2] + later))
+    after = phase_dates(demo_workspace, rollout.id)
+    assert after[:row] == before[:row]
+    assert after[row] == (before[row][0], before[row][1], before[row][2] + later)
+    assert len(before) > row + 1
+    assert after[row + 1:] == [(name, start + later, end + later) for name, start, end in before[row + 1:]]
+    # The timeline shows the same plan, and the table the new dates.
+    bars = window.plan_page.timeline.scene.bars
+    assert [(bars[p.id].phase.start, bars[p.id].phase.end) for p in model.rows] == [(s, e) for _n, s, e in after]
+    assert model.rows[row + 1].planned_start == before[row + 1][1] + later
+
+    stack = window.document.undo_stack
+    assert stack.count() == 1 and stack.text(0) == "Change the end of Phase 3: Engaged mid-market customers"
+    window.undo_action.trigger()
+    assert phase_dates(demo_workspace, rollout.id) == before
+    window.redo_action.trigger()
+    assert phase_dates(demo_workspace, rollout.id) == after
+
+
+def test_an_illegal_date_typed_in_the_phase_table_is_refused_with_the_reason(
+        window: MainWindow, qtbot, demo_workspace: Path):
+    rollout = select_rollout_named(window, "Smart Scheduling")
+    model = window.plan_page.phases
+    row = phase_row(window, "Phase 3: Engaged mid-market customers")
+    start_column = [c.title for c in model.columns].index("Planned start")
+    before = phase_dates(demo_workspace, rollout.id)
+    previous_end = before[row - 1][2]
+
+    with qtbot.waitSignal(model.edit_refused) as refused:
+        assert not model.setData(model.index(row, start_column), to_qdatetime(previous_end - dt.timedelta(hours=1)))
+    reason = refused.args[0]
+    assert reason.startswith("Dates not set: Phase 3") and "before Phase 2" in reason and "do not overlap" in reason
+    assert window.statusBar().currentMessage() == reason
+    assert window.document.undo_stack.count() == 0
+    assert phase_dates(demo_workspace, rollout.id) == before
+    assert model.rows[row].planned_start == before[row][1]

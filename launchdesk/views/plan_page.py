@@ -27,6 +27,7 @@ from PySide6.QtWidgets import (
 from launchdesk.models import PhaseKind, PhaseStatus
 from launchdesk.models.columns import kinds
 from launchdesk.planning.readiness import readiness_gaps
+from launchdesk.planning.schedule import ScheduleRefused
 from launchdesk.views.commands import (
     EditCohortField,
     EditFieldCommand,
@@ -281,7 +282,7 @@ class PlanPage(RolloutPage):
                 ),
                 Column("Notes", lambda p: p.notes),
             ],
-            on_edit=lambda row, field, value: self._push(EditPhaseField, row.id, field, value),
+            on_edit=self._edit_phase,
             parent=self,
         )
         self.cohorts = RecordTableModel(
@@ -339,6 +340,25 @@ class PlanPage(RolloutPage):
     def _push(self, command: type[EditFieldCommand], row_id: int, field: str, value: Any) -> bool:
         """Push one undoable edit; False when it could not be saved (the reason went to ``edit_failed``)."""
         return self.document.push(lambda: command(self.document, row_id, field, value)) is not None
+
+    def _edit_phase(self, row: Any, field: str, value: Any) -> bool:
+        if field in ("planned_start", "planned_end"):
+            return self._set_date(row, field, value)
+        return self._push(EditPhaseField, row.id, field, value)
+
+    def _set_date(self, row: Any, field: str, value: dt.datetime) -> bool:
+        """A start or end typed in the table goes by the timeline's rules, as its dates panel does: a new end moves
+        the later phases along by as much, a new start moves only the start; an illegal one is refused with the
+        reason. Every phase it changes is one undo step."""
+        start, end = (value, row.planned_end) if field == "planned_start" else (row.planned_start, value)
+        try:
+            outcome = self.timeline.typed_dates(row.id, start, end)
+        except ScheduleRefused as refused:
+            self.phases.edit_refused.emit(f"Dates not set: {refused}")
+            return False
+        if not outcome.changes:
+            return False
+        return self.timeline.commit(outcome, "Change the start of" if field == "planned_start" else "Change the end of")
 
     def reload(self) -> None:
         rollout, phases, cohorts = None, [], []

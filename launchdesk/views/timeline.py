@@ -826,15 +826,23 @@ class TimelineWidget(QWidget):
 
     def set_dates(self, phase_id: int, start: dt.datetime, end: dt.datetime, alone: bool) -> None:
         """Typed dates, checked by the same rules as a drag and committed as one undo command."""
-        scene = self.scene
         try:
-            outcome = set_dates(scene.planned(phase_id), phase_id, start, end, scene.hours.zone, alone=alone,
-                                now=scene.clock())
+            outcome = self.typed_dates(phase_id, start, end, alone=alone)
         except ScheduleRefused as refused:
             self.show_message(f"Dates not set: {refused}", error=True)
             return
         if outcome.changes:
             self.commit(outcome, "Set the dates of")
+
+    def typed_dates(self, phase_id: int, start: dt.datetime, end: dt.datetime, *, alone: bool = False) -> Reschedule:
+        """What typed dates for a phase of this rollout do under the rules of a drag (unless ``alone``, the later
+        phases move by as much as its end); ScheduleRefused says why not. The dates panel and the phase table
+        both ask this."""
+        scene = self.scene
+        if phase_id not in scene.bars:
+            raise ScheduleRefused("That phase is not in this rollout's plan any more; it was changed elsewhere.")
+        return set_dates(scene.planned(phase_id), phase_id, start, end, scene.hours.zone, alone=alone,
+                         now=scene.clock())
 
     def _button(self, text: str, tip: str, slot: Callable[[], None]) -> QToolButton:
         button = QToolButton()
@@ -890,12 +898,14 @@ class TimelineWidget(QWidget):
             self.view.scroll_to_time(left, at=0)
         self.axis.update()
 
-    def commit(self, reschedule: Reschedule, verb: str) -> None:
-        """Push a gesture's outcome as one undo command (the timeline redraws from ``document.changed``)."""
+    def commit(self, reschedule: Reschedule, verb: str) -> bool:
+        """Push a gesture's outcome as one undo command (the timeline redraws from ``document.changed``); False
+        when it was not saved (the reason went to ``document.edit_failed``)."""
         assert self.rollout_id is not None
         self.show_message("")
-        command = ReschedulePhases(self.document, self.rollout_id, reschedule, self.scene.hours.zone, verb)
-        self.document.undo_stack.push(command)
+        rollout_id, zone = self.rollout_id, self.scene.hours.zone
+        command = self.document.push(lambda: ReschedulePhases(self.document, rollout_id, reschedule, zone, verb))
+        return command is not None
 
     def resizeEvent(self, event: QResizeEvent) -> None:
         super().resizeEvent(event)
