@@ -34,7 +34,7 @@ FILE_SUFFIX = ".launchdesk"
 APPLICATION_ID = 0x4C44534B
 # Every schema revision this version of LaunchDesk knows, oldest first. tests/test_workspace.py checks that
 # this list matches the Alembic scripts, so the version check at start-up needs no Alembic import.
-SCHEMA_REVISIONS: tuple[str, ...] = ("0001_initial", "0002_snapshot_access")
+SCHEMA_REVISIONS: tuple[str, ...] = ("0001_initial", "0002_snapshot_access", "0003_send_lease")
 SCHEMA_HEAD = SCHEMA_REVISIONS[-1]
 SQLITE_HEADER = b"SQLite format 3\x00"
 QUICK_CHECK_MAX_BYTES = 128 * 1024 * 1024

@@ -3,6 +3,8 @@ person sees when something went wrong."""
 
 from __future__ import annotations
 
+import datetime as dt
+
 import pytest
 from sqlalchemy import func, select, text
 
@@ -12,14 +14,16 @@ from launchdesk.access.evaluate import account_context
 from launchdesk.access.lookup import evaluator_for, lookup
 from launchdesk.access.sync import rollout_snapshot
 from launchdesk.comms.outbox import (
+    SendBusy,
     SendRefused,
     delivery_counts,
     drop_uncertain,
     resend_uncertain,
+    retry_failed,
     send_message,
     send_test,
 )
-from launchdesk.models import Account, Delivery, DeliveryState, JournalEntry, MessageState
+from launchdesk.models import Account, Delivery, DeliveryState, JournalEntry, MessageState, PhaseStatus, utcnow
 from smtp_sink import SmtpSink
 
 
@@ -267,3 +271,100 @@ def test_connection_add_keeps_the_smtp_settings_in_the_connections_options(world
         "unsubscribe_url": "https://ourco.example/u?e={email}"}
     assert cli.main(["connection", "add", str(world.path), "bare", "--kind", "smtp", "--url", "smtp://x:25",
                      "--no-secret"]) == 1
+
+
+# --- retrying failed rows ------------------------------------------------------------------------------------
+
+
+def test_failed_rows_can_be_retried_once_the_server_takes_them_and_each_arrives_once(tmp_path):
+    refused = {"ops7@company7.example", "ops8@company8.example"}
+    with SmtpSink(refuse=refused) as sink:
+        world = build_world(tmp_path, accounts=30, percentage=100, smtp_url=sink.url)
+        first = send_message(world.workspace, world.message_id, by="Pat")
+        assert first.failed == 2 and first.state is MessageState.PARTLY_FAILED
+        refused.clear()  # the mailboxes were fixed
+        seen = []
+        report = retry_failed(world.workspace, world.message_id, by="Sam", progress=seen.append)
+        assert report.sent == 2 and report.failed == 0 and report.queued == 0
+        assert report.state is MessageState.SENT and seen[-1].done == seen[-1].total == 2
+        deliveries = rows(world)
+        assert {d.state for d in deliveries.values()} == {DeliveryState.SENT}
+        assert deliveries["ops7@company7.example"].attempts == 2
+        assert set(sink.per_recipient.values()) == {1} and sink.total == 30
+        with world.workspace.session() as s:
+            summaries = [e.summary for e in s.scalars(select(JournalEntry).where(JournalEntry.kind == "message_send"))]
+            actors = [e.actor for e in s.scalars(select(JournalEntry).where(JournalEntry.kind == "message_send"))]
+        assert "Sam asked to retry 2 failed deliveries of 'Launch e-mail with help docs'" in summaries
+        assert actors[-1] == "Sam" and "2 sent" in summaries[-1]
+        with pytest.raises(SendRefused, match="no failed deliveries to retry"):
+            retry_failed(world.workspace, world.message_id, by="Sam")
+        world.workspace.close()
+
+
+def test_a_retry_can_name_the_rows_and_a_row_still_refused_fails_again(tmp_path):
+    refused = {"ops3@company3.example", "ops4@company4.example"}
+    with SmtpSink(refuse=refused) as sink:
+        world = build_world(tmp_path, accounts=10, percentage=100, smtp_url=sink.url)
+        send_message(world.workspace, world.message_id)
+        deliveries = rows(world)
+        refused.discard("ops3@company3.example")
+        report = retry_failed(world.workspace, world.message_id, [deliveries["ops4@company4.example"].id])
+        assert report.failed == 1 and report.sent == 0 and report.state is MessageState.PARTLY_FAILED
+        after = rows(world)
+        assert after["ops4@company4.example"].attempts == 2 and "550" in after["ops4@company4.example"].last_error
+        assert after["ops3@company3.example"].attempts == 1  # not named: left alone
+        assert sink.count_for("ops3@company3.example") == 0
+        world.workspace.close()
+
+
+def test_a_retry_is_guarded_like_a_send_and_never_resends_a_dropped_row(tmp_path):
+    refused = {"ops5@company5.example"}
+    with SmtpSink(refuse=refused) as sink:
+        world = build_world(tmp_path, accounts=10, percentage=100, smtp_url=sink.url)
+        send_message(world.workspace, world.message_id)
+        with world.workspace.transaction() as s:  # a row caught mid-transmission, which a person dropped
+            s.execute(text("UPDATE delivery SET state = 'uncertain' WHERE recipient = 'ops6@company6.example'"))
+            assert drop_uncertain(s, world.message(s), by="Pat") == 1
+        refused.clear()
+        with world.workspace.transaction() as s:
+            world.message(s).phase.status = PhaseStatus.PAUSED
+        with pytest.raises(SendRefused, match="not live"):
+            retry_failed(world.workspace, world.message_id)
+        with world.workspace.transaction() as s:
+            world.message(s).phase.status = PhaseStatus.LIVE
+        add_snapshot(world.workspace, 100, enabled=False)  # the flag was turned off
+        with pytest.raises(SendRefused, match="is off"):
+            retry_failed(world.workspace, world.message_id)
+        add_snapshot(world.workspace, 100)
+        with world.workspace.transaction() as s:  # someone else's send holds the message
+            message = world.message(s)
+            message.send_lease_token, message.send_lease_by, message.send_lease_host = "t", "Kim", "kims-laptop"
+            message.send_lease_expires = utcnow() + dt.timedelta(seconds=20)
+        with pytest.raises(SendBusy, match="being sent by Kim on kims-laptop"):
+            retry_failed(world.workspace, world.message_id)
+        assert rows(world)["ops5@company5.example"].state is DeliveryState.FAILED  # untouched by the refusals
+        with world.workspace.transaction() as s:
+            world.message(s).send_lease_expires = utcnow() - dt.timedelta(seconds=1)  # it ran out
+        report = retry_failed(world.workspace, world.message_id)
+        assert report.sent == 1 and sink.count_for("ops5@company5.example") == 1
+        assert sink.count_for("ops6@company6.example") == 1  # the one it got the first time, never again
+        after = rows(world)
+        assert after["ops6@company6.example"].state is DeliveryState.FAILED
+        assert after["ops6@company6.example"].dropped_by == "Pat"
+        assert report.state is MessageState.PARTLY_FAILED
+        world.workspace.close()
+
+
+def test_a_retry_rechecks_each_rows_access(tmp_path):
+    refused = {f"ops{i}@company{i}.example" for i in range(40)}
+    with SmtpSink(refuse=refused) as sink:
+        world = build_world(tmp_path, accounts=40, percentage=100, smtp_url=sink.url)
+        send_message(world.workspace, world.message_id)
+        refused.clear()
+        add_snapshot(world.workspace, 30)  # engineering narrowed the rollout
+        still = with_access(world)
+        report = retry_failed(world.workspace, world.message_id)
+        assert 0 < report.sent == len(still) < 40 and set(sink.per_recipient) == still
+        lost = [d for d in rows(world).values() if d.recipient not in still]
+        assert lost and all("no access" in d.last_error for d in lost)
+        world.workspace.close()

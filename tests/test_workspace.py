@@ -238,3 +238,55 @@ def test_save_a_copy(tmp_path):
             ws.save_copy(src)
     with open_workspace(dest) as ws2, ws2.session() as s:
         assert s.scalars(select(Rollout.name)).all() == ["Copy me"]
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+def test_a_workspace_caught_mid_send_at_the_previous_head_upgrades_to_send_leases(tmp_path, request, backend):
+    """0002 → 0003: messages get an empty send lease (so a send left running is resumable at once, its row in
+    flight uncertain, as before) and rows dropped earlier remember who dropped them, so a retry skips them."""
+    from comms_world import build_world
+    from launchdesk.comms.outbox import drop_uncertain, retry_failed, send_message
+    from launchdesk.models import Delivery, Message
+    from launchdesk.workspace_copy import copy_workspace
+    from smtp_sink import SmtpSink
+
+    with SmtpSink() as sink:
+        world = build_world(tmp_path, accounts=8, percentage=100, smtp_url=sink.url)
+        # The outbox written, nothing sent yet; then the rows put as 0002 could leave them: one in flight.
+        assert send_message(world.workspace, world.message_id, cancelled=lambda: True).queued == 8
+        with world.workspace.transaction() as s:
+            s.execute(text("UPDATE delivery SET state = 'uncertain' WHERE recipient = 'ops1@company1.example'"))
+            drop_uncertain(s, s.get(Message, world.message_id), by="Pat O'Neil")
+            s.execute(text("UPDATE delivery SET dropped_by = NULL"))  # 0002 had only the error text
+            s.execute(text("UPDATE delivery SET state = 'failed', last_error = '550 No such user here' "
+                           "WHERE recipient = 'ops2@company2.example'"))
+            s.execute(text("UPDATE delivery SET state = 'sending', attempts = 1 "
+                           "WHERE recipient = 'ops3@company3.example'"))
+        world.workspace.close()
+        target = str(world.path)
+        if backend == "postgresql":
+            target = request.getfixturevalue("postgres_server").create_database("mid_send_upgrade")
+            copy_workspace(world.path, target)
+        from alembic import command
+
+        engine = create_engine(target if backend == "postgresql" else f"sqlite:///{target}")
+        with engine.begin() as conn:
+            command.downgrade(migrations.config(conn), "0002_snapshot_access")
+        with engine.connect() as conn:
+            assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar() == "0002_snapshot_access"
+        engine.dispose()
+
+        with open_workspace(target) as ws:
+            assert ws.schema_revision() == SCHEMA_HEAD
+            with ws.session() as s:
+                message = s.get(Message, world.message_id)
+                assert (message.send_lease_token, message.send_lease_expires) == (None, None)
+                dropped = {d.recipient: d.dropped_by for d in s.scalars(select(Delivery))}
+            assert dropped["ops1@company1.example"] == "Pat O'Neil"
+            assert dropped["ops2@company2.example"] is None
+            report = send_message(ws, world.message_id)
+            assert report.recovered == 1 and report.sent == 5  # the row in flight is uncertain, never resent
+            again = retry_failed(ws, world.message_id)
+            assert again.sent == 1  # the refused one; the dropped one stays dropped
+            assert sink.count_for("ops1@company1.example") == 0 and sink.count_for("ops3@company3.example") == 0
+            assert sink.count_for("ops2@company2.example") == 1 and max(sink.per_recipient.values()) == 1

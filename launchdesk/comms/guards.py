@@ -61,8 +61,9 @@ def sender_connection(session: Session, message: Message) -> Connection | None:
 
 
 def send_blockers(session: Session, message: Message, audience: Audience, *,
-                  now: dt.datetime | None = None) -> list[Blocker]:
-    """Why the message cannot be sent now (empty when it can). A message already sending may resume."""
+                  now: dt.datetime | None = None, retrying: bool = False) -> list[Blocker]:
+    """Why the message cannot be sent now (empty when it can). A message already sending may resume;
+    ``retrying``: its failed rows are to go again, so a message already sent (or partly failed) may too."""
     now = now or utcnow()
     blockers: list[Blocker] = []
 
@@ -70,7 +71,9 @@ def send_blockers(session: Session, message: Message, audience: Audience, *,
         blockers.append(Blocker(code, reason))
 
     phase, rollout = message.phase, message.phase.rollout
-    if message.state not in (MessageState.APPROVED, MessageState.SENDING):
+    allowed = (MessageState.APPROVED, MessageState.SENDING) + (
+        (MessageState.SENT, MessageState.PARTLY_FAILED) if retrying else ())
+    if message.state not in allowed:
         block("not_approved", f"Only an approved message can be sent; '{message.name}' is "
                               f"{message.state.value.replace('_', ' ')}.")
     elif approved_content(session, message) != content_fingerprint(message):

@@ -7,11 +7,20 @@ key) and moves the message to *sending*, all in one transaction. Then each row g
             → sent | failed                     what the server said
             → uncertain                         the connection broke mid-transmission
 
-A send that starts and finds rows still *sending* knows their sender died mid-transmission (a crash, a kill):
-they become *uncertain* and are never sent again unless a person says so (``resend_uncertain``) or gives
-them up (``drop_uncertain``). Claiming a row is a conditional update (``... WHERE state = 'pending'``), so two
-senders running at once cannot both send it; and *sent* overrides *uncertain*, so a live sender whose row a
-second process marked uncertain still records the truth.
+One sender at a time holds a message's send, under a *lease* on the message row: who, on which host, a token
+naming the run, and an expiry that a heartbeat thread renews every few seconds while the run lasts. A second
+Send (another window, a teammate on the shared workspace) that finds a live lease is refused with "being sent
+by Pat on host-a" and touches nothing: the holder's rows in flight are its own. We refuse rather than join:
+two senders on one message would double the pace the relay or Slack sees, a Cancel in one window would not
+stop the other, and the person who clicked learns who is sending and where. Only a lease that ran out (its
+sender crashed or was killed, so no heartbeat) may be taken over; then, and only then, the rows it left
+*sending* become *uncertain* and are never sent again unless a person says so (``resend_uncertain``) or gives
+them up (``drop_uncertain``). Claiming a row is a conditional update (``... WHERE state = 'pending'`` and the
+message's lease still names this run), so a sender whose lease was taken over stops at its next row; and
+*sent* overrides *uncertain*, so a sender that was only slow still records the truth for its last row.
+
+Rows the server refused (*failed*) can be sent again with ``retry_failed``, under the same guards and lease;
+rows a person dropped after an uncertain attempt are never retried.
 
 Access is checked again for every row at send time against the latest snapshot; a row whose account lost
 access is failed with that reason. ``send_message`` takes ``progress`` and ``cancelled`` callables, so the
@@ -23,13 +32,18 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import logging
+import os
+import secrets
+import socket
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
-from sqlalchemy import Text, bindparam, func, or_, select, type_coerce, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import Text, bindparam, exists, func, literal, or_, select, text, type_coerce, update
+from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
 
@@ -68,10 +82,15 @@ from launchdesk.models import (
 )
 from launchdesk.workspace import Workspace
 
+log = logging.getLogger(__name__)
+
 BATCH = 500  # rows read, and their access re-checked, at a time
 PROGRESS_INTERVAL = 0.1  # seconds between progress reports
+LEASE_SECONDS = 30.0  # how long a send stays held after its last heartbeat
+HEARTBEAT_SECONDS = 5.0  # how often a running send renews its lease
 SenderFactory = Callable[..., Sender]
 _D = Delivery.__table__
+_M = Message.__table__
 _A = Account.__table__
 _C = Contact.__table__
 
@@ -82,6 +101,17 @@ class SendRefused(Exception):
     def __init__(self, message: str, blockers: list[Blocker] | None = None) -> None:
         super().__init__(message if not blockers else f"{message} " + " ".join(b.reason for b in blockers))
         self.blockers = blockers or []
+
+
+class SendBusy(SendRefused):
+    """Someone else's send of this message is under way (its lease is live); nothing was touched."""
+
+    def __init__(self, name: str, by: str, host: str, expires: dt.datetime, now: dt.datetime) -> None:
+        left = max(0, round((expires - now).total_seconds()))
+        super().__init__(f"'{name}' is being sent by {by} on {host}; its rows are left to that send. Try again "
+                         f"when it has finished (if that sender stopped without finishing, the send can be "
+                         f"resumed {left} s after its last sign of life).")
+        self.by, self.host, self.expires = by, host, expires
 
 
 @dataclass(frozen=True)
@@ -131,10 +161,34 @@ def delivery_counts(session: Session, message_id: int) -> dict[str, int]:
     return counts
 
 
-def mark_interrupted(session: Session, message_id: int) -> int:
-    """Rows left *sending* by a sender that is gone become *uncertain*; returns how many."""
+def database_now(session: Session) -> dt.datetime:
+    """The time on the workspace's clock: the PostgreSQL server's for a team (so every host judges a lease
+    by the same clock), this machine's for a SQLite file."""
+    if session.get_bind().dialect.name == "postgresql":
+        value = session.scalar(select(func.clock_timestamp()))
+        if isinstance(value, dt.datetime):
+            return value.astimezone(dt.timezone.utc) if value.tzinfo else value.replace(tzinfo=dt.timezone.utc)
+    return utcnow()
+
+
+def send_holder(message: Message, now: dt.datetime) -> tuple[str, str, dt.datetime] | None:
+    """Who holds the message's send now (by, host, lease expiry), or None when nobody's lease is live."""
+    expires = message.send_lease_expires
+    if message.send_lease_token is None or expires is None or expires <= now:
+        return None
+    return message.send_lease_by or "someone", message.send_lease_host or "another computer", expires
+
+
+def mark_interrupted(session: Session, message_id: int, now: dt.datetime | None = None) -> int:
+    """Rows left *sending* by a sender that is gone (no live lease) become *uncertain*; returns how many.
+
+    The lease is checked in the same statement, so a live sender's rows in flight are never touched.
+    """
+    now = now or database_now(session)
+    live = exists(select(_M.c.id).where(_M.c.id == message_id, _M.c.send_lease_token.is_not(None),
+                                        _M.c.send_lease_expires > now))
     result = session.execute(
-        update(_D).where(_D.c.message_id == message_id, _D.c.state == DeliveryState.SENDING)
+        update(_D).where(_D.c.message_id == message_id, _D.c.state == DeliveryState.SENDING, ~live)
         .values(state=DeliveryState.UNCERTAIN,
                 last_error="Caught mid-transmission when the sending stopped; it may have arrived.")
     )
@@ -153,61 +207,206 @@ def send_message(
 ) -> SendReport:
     """Send an approved message to every recipient with access, or resume one that is already sending.
 
-    Raises SendRefused with the guards' reasons when it may not go. Returns a report; a send that could not
-    finish (cancelled, server unreachable) leaves its rows pending and says why in ``stopped``.
+    Raises SendRefused with the guards' reasons when it may not go, SendBusy when another sender holds it.
+    Returns a report; a send that could not finish (cancelled, server unreachable) leaves its rows pending and
+    says why in ``stopped``.
     """
+    return _run(workspace, message_id, None, by=by, progress=progress, cancelled=cancelled, now=now,
+                sender_factory=sender_factory)
+
+
+def retry_failed(
+    workspace: Workspace,
+    message_id: int,
+    delivery_ids: list[int] | None = None,
+    *,
+    by: str | None = None,
+    progress: Callable[[SendProgress], None] | None = None,
+    cancelled: Callable[[], bool] | None = None,
+    now: dt.datetime | None = None,
+    sender_factory: SenderFactory = open_sender,
+) -> SendReport:
+    """Send the message's failed rows again (all of them, or those given), then any still pending.
+
+    The same guards as a send: the message still approved and unchanged, its phase live, the flag on and its
+    snapshot fresh; each row's access is checked again as it goes. Rows a person dropped after an uncertain
+    attempt are never retried (they may have arrived). Raises SendRefused (SendBusy) like ``send_message``;
+    the retry is journaled with who asked.
+    """
+    return _run(workspace, message_id, list(delivery_ids) if delivery_ids is not None else [], by=by,
+                progress=progress, cancelled=cancelled, now=now, sender_factory=sender_factory)
+
+
+def _run(workspace: Workspace, message_id: int, retry: list[int] | None, *, by: str | None,
+         progress: Callable[[SendProgress], None] | None, cancelled: Callable[[], bool] | None,
+         now: dt.datetime | None, sender_factory: SenderFactory) -> SendReport:
+    """``retry``: None for a send; the failed rows to retry otherwise ([] for all of them)."""
     by = by or journal.current_user()
     cancelled = cancelled or (lambda: False)
+    lease = _Lease(workspace, message_id, by)
     try:
-        report, connection = _prepare(workspace, message_id, by=by, now=now or utcnow())
+        report, connection = _prepare(workspace, message_id, lease, retry, now=now or utcnow())
     except (StaleDataError, IntegrityError):
-        # Someone else (another window, a teammate) started this send at the same moment and won the update of
-        # the message row. Their send is now in progress: join it as a resume. Rows are claimed one by one, so
-        # nobody gets a message twice.
-        report, connection = _prepare(workspace, message_id, by=by, now=now or utcnow())
+        # Someone else (another window, a teammate) took the send at the same moment and won the update of the
+        # message row: this time their lease is found and the send is refused with who holds it.
+        report, connection = _prepare(workspace, message_id, lease, retry, now=now or utcnow())
+    lease.start()
     try:
-        sender = sender_factory(connection, cancelled=cancelled)
-    except SenderUnavailable as err:
-        report.stopped = str(err)
-    else:
+        def stop() -> bool:
+            return cancelled() or lease.lost.is_set()
+
         try:
-            _send_rows(workspace, message_id, sender, report, progress, cancelled)
-        finally:
-            sender.close()
-    _finish(workspace, message_id, report, by)
+            sender = sender_factory(connection, cancelled=stop)
+        except SenderUnavailable as err:
+            report.stopped = str(err)
+        else:
+            try:
+                _send_rows(workspace, message_id, sender, report, progress, stop, lease.token)
+            finally:
+                sender.close()
+        if lease.lost.is_set():
+            report.stopped = lease.lost_reason
+    except BaseException:
+        lease.stop()
+        lease.release_quietly()
+        raise
+    lease.stop()
+    _finish(workspace, message_id, report, by, lease.token)
     return report
 
 
-def _prepare(workspace: Workspace, message_id: int, *, by: str, now: dt.datetime) -> tuple[SendReport, Connection]:
-    """Check the guards and write the outbox in one transaction; hand back the sender's connection."""
+class _Lease:
+    """This run's hold on the message's send: taken in ``_prepare``, renewed by a heartbeat thread, released
+    by ``_finish``. ``lost`` is set when another sender took it over (after it ran out), and the run stops."""
+
+    def __init__(self, workspace: Workspace, message_id: int, by: str) -> None:
+        self.workspace, self.message_id, self.by = workspace, message_id, by
+        self.token = secrets.token_hex(16)
+        self.host = f"{socket.gethostname()} (process {os.getpid()})"
+        self.lost = threading.Event()
+        self.lost_reason = "Another sender took the send over."
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def take(self, message: Message, now: dt.datetime) -> None:
+        message.send_lease_token, message.send_lease_by, message.send_lease_host = self.token, self.by, self.host
+        message.send_lease_expires = now + dt.timedelta(seconds=LEASE_SECONDS)
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._beat, name=f"send-lease-{self.message_id}", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join()
+            self._thread = None
+
+    def _beat(self) -> None:
+        while not self._stop.wait(HEARTBEAT_SECONDS):
+            try:
+                if not self.renew():
+                    return
+            except OperationalError as err:  # the database is busy or briefly unreachable: try at the next beat
+                log.warning("Could not renew the send lease of message %s: %s", self.message_id, err)
+
+    def renew(self) -> bool:
+        """Push the expiry on; False (and ``lost`` set) when the lease is no longer this run's."""
+        with self.workspace.session() as s:
+            now = database_now(s)
+            renewed = s.execute(
+                update(_M).where(_M.c.id == self.message_id, _M.c.send_lease_token == self.token)
+                .values(send_lease_expires=now + dt.timedelta(seconds=LEASE_SECONDS))
+                # Core update: the message's version and updated_at stay as they are (nobody edited it).
+                .values(updated_at=_M.c.updated_at)
+            ).rowcount
+            if not renewed:
+                holder = s.execute(select(_M.c.send_lease_by, _M.c.send_lease_host)
+                                   .where(_M.c.id == self.message_id)).first()
+                s.rollback()
+                if holder is not None and holder[0]:
+                    self.lost_reason = (f"The send was taken over by {holder[0]} on {holder[1]} after this "
+                                        "sender's lease ran out; the rest is left to them.")
+                self.lost.set()
+                return False
+            s.commit()
+        return True
+
+    def release_quietly(self) -> None:
+        """Give the lease up after a run that ended in an error (best effort: it runs out anyway)."""
+        try:
+            with self.workspace.session() as s:
+                s.execute(update(_M).where(_M.c.id == self.message_id, _M.c.send_lease_token == self.token)
+                          .values(send_lease_token=None, send_lease_by=None, send_lease_host=None,
+                                  send_lease_expires=None, updated_at=_M.c.updated_at))
+                s.commit()
+        except Exception:  # noqa: BLE001 - the run's own error is the one to report
+            log.warning("Could not release the send lease of message %s", self.message_id, exc_info=True)
+
+
+def _prepare(workspace: Workspace, message_id: int, lease: _Lease, retry: list[int] | None, *,
+             now: dt.datetime) -> tuple[SendReport, Connection]:
+    """Check the lease and the guards, write the outbox and take the lease, in one transaction; hand back the
+    sender's connection."""
+    refused: SendRefused | None = None
     with workspace.transaction() as s:
-        message = _message(s, message_id)
+        # Row lock: a second Send clicked at the same moment waits here, then finds this one's lease.
+        message = _message(s, message_id, lock=True)
+        clock = database_now(s)
+        holder = send_holder(message, clock)
+        if holder is not None:
+            raise SendBusy(message.name, *holder, clock)
         report = SendReport(message.id, message.name)
-        report.recovered = mark_interrupted(s, message.id)
+        # Nobody holds the send: rows a crashed sender left mid-transmission are uncertain from now on. This
+        # is kept even when the guards refuse below: those rows are uncertain whatever happens next.
+        report.recovered = mark_interrupted(s, message.id, clock)
         if report.recovered:
             journal.record(s, "message_send", f"{report.recovered} deliveries of '{message.name}' were caught "
                            "mid-transmission and are now uncertain: resend or drop them",
-                           rollout=message.phase.rollout_id, actor=by, details={"message": message.id})
-    # The recovery above is kept even when the guards refuse: those rows are uncertain whatever happens next.
-    with workspace.transaction() as s:
-        # Row lock (PostgreSQL): a second Send clicked at the same moment waits here, then finds it sending.
-        message = _message(s, message_id, lock=True)
+                           rollout=message.phase.rollout_id, actor=lease.by, details={"message": message.id})
         audience = compute_audience(s, message, now=now)
-        blockers = send_blockers(s, message, audience, now=now)
+        blockers = send_blockers(s, message, audience, now=now, retrying=retry is not None)
+        retried = 0
+        if not blockers and retry is not None:
+            retried = _requeue_failed(s, message, retry, by=lease.by)
+            if not retried and message.state is not MessageState.SENDING:
+                blockers = [Blocker("nothing_to_retry", f"'{message.name}' has no failed deliveries to retry.")]
         if blockers:
-            raise SendRefused(f"'{message.name}' cannot be sent now.", blockers)
-        connection = sender_connection(s, message)
-        assert connection is not None  # a missing sender is one of the blockers
-        if message.state is MessageState.APPROVED:
-            report.queued = _queue(s, message, audience.with_access, connection)
+            refused = SendRefused(f"'{message.name}' cannot be sent now.", blockers)
+        else:
+            connection = sender_connection(s, message)
+            assert connection is not None  # a missing sender is one of the blockers
+            if message.state is MessageState.APPROVED:
+                report.queued = _queue(s, message, audience.with_access, connection)
+                journal.record(s, "message_send", f"Sending '{message.name}' to {report.queued} recipients with "
+                               f"access ({len(audience.without_access)} without access and "
+                               f"{len(audience.unpredictable)} unpredictable left out)",
+                               rollout=message.phase.rollout_id, actor=lease.by,
+                               details={"message": message.id, "audience": audience.counts(),
+                                        "snapshot": audience.snapshot.id if audience.snapshot else None})
+            elif retried:
+                journal.record(s, "message_send", f"{lease.by} asked to retry {retried} failed deliveries of "
+                               f"'{message.name}'", rollout=message.phase.rollout_id, actor=lease.by,
+                               details={"message": message.id, "deliveries": retry or None})
             message.state = MessageState.SENDING
-            journal.record(s, "message_send", f"Sending '{message.name}' to {report.queued} recipients with access "
-                           f"({len(audience.without_access)} without access and {len(audience.unpredictable)} "
-                           "unpredictable left out)", rollout=message.phase.rollout_id, actor=by,
-                           details={"message": message.id, "audience": audience.counts(),
-                                    "snapshot": audience.snapshot.id if audience.snapshot else None})
-        s.expunge(connection)
+            # Taken with the version check of the message row: of two senders that got here together, the
+            # second one's commit fails and it comes back to find this lease.
+            lease.take(message, clock)
+            s.expunge(connection)
+    if refused is not None:
+        raise refused
     return report, connection
+
+
+def _requeue_failed(session: Session, message: Message, delivery_ids: list[int], *, by: str) -> int:
+    """Failed rows (all, or those given) pending again, unless a person dropped them. Returns how many."""
+    query = update(_D).where(_D.c.message_id == message.id, _D.c.state == DeliveryState.FAILED,
+                             _D.c.dropped_by.is_(None))
+    if delivery_ids:
+        query = query.where(_D.c.id.in_(delivery_ids))
+    return session.execute(query.values(
+        state=DeliveryState.PENDING, last_error=literal(f"Retry asked by {by}; before: ") + _D.c.last_error)
+    ).rowcount or 0
 
 
 def _queue(session: Session, message: Message, account_ids: list[int], connection: Connection) -> int:
@@ -251,9 +450,10 @@ def _send_rows(
     report: SendReport,
     progress: Callable[[SendProgress], None] | None,
     cancelled: Callable[[], bool],
+    token: str,
 ) -> None:
     with workspace.session() as s, workspace.engine.connect() as connection:
-        rows = _RowWriter(connection)
+        rows = _RowWriter(connection, message_id, token)
         try:
             _SendRun(s, rows, message_id, sender, report, progress, cancelled).run()
         finally:
@@ -406,7 +606,11 @@ class _RowWriter:
     """
 
     _state = bindparam("state", type_=_D.c.state.type)
-    CLAIM = (update(_D).where(_D.c.id == bindparam("row"), _D.c.state == DeliveryState.PENDING)
+    # Only while the message's lease is still this run's: a sender whose lease ran out and was taken over
+    # claims nothing more (its heartbeat tells it to stop, too).
+    CLAIM = (update(_D).where(_D.c.id == bindparam("row"), _D.c.state == DeliveryState.PENDING,
+                              exists(select(_M.c.id).where(_M.c.id == bindparam("message"),
+                                                           _M.c.send_lease_token == bindparam("token"))))
              .values(state=DeliveryState.SENDING, attempts=_D.c.attempts + 1))
     # What the server said (sent, failed) wins over an "uncertain" another process may have set meanwhile.
     # (or_, not in_: a list parameter would be re-expanded on every execution.)
@@ -418,14 +622,15 @@ class _RowWriter:
     NOT_TRIED = (update(_D).where(_D.c.id == bindparam("row"), _D.c.state == DeliveryState.PENDING)
                  .values(state=DeliveryState.FAILED, last_error=bindparam("error")))
 
-    def __init__(self, connection: Any) -> None:
+    def __init__(self, connection: Any, message_id: int, token: str) -> None:
         self.connection = connection
+        self._lease = {"message": message_id, "token": token}
         self._outcomes: list[tuple[Any, dict[str, Any]]] = []
 
     def claim(self, row: int) -> bool:
         """Take a pending row for sending (and write the outcomes waiting), committed before anything leaves."""
         self._write_outcomes()
-        claimed = self.connection.execute(self.CLAIM, {"row": row}).rowcount
+        claimed = self.connection.execute(self.CLAIM, {"row": row, **self._lease}).rowcount
         self.connection.commit()
         return bool(claimed)
 
@@ -499,11 +704,14 @@ def _contacts(s: Session, account_ids: list[int]) -> dict[int, tuple[tuple[str, 
     return {account_id: tuple(people) for account_id, people in found.items()}
 
 
-def _finish(workspace: Workspace, message_id: int, report: SendReport, by: str) -> None:
-    """Settle the message's state from its rows and journal the run."""
+def _finish(workspace: Workspace, message_id: int, report: SendReport, by: str, token: str) -> None:
+    """Settle the message's state from its rows, give the lease up and journal the run."""
     with workspace.transaction() as s:
-        # Locked (PostgreSQL), so two senders finishing together settle the state one after the other.
+        # Locked, so two senders finishing together settle the state one after the other.
         message = _message(s, message_id, lock=True)
+        if message.send_lease_token == token:
+            message.send_lease_token = message.send_lease_by = message.send_lease_host = None
+            message.send_lease_expires = None
         counts = delivery_counts(s, message_id)
         report.totals = counts
         report.pending = counts["pending"]
@@ -519,6 +727,10 @@ def _finish(workspace: Workspace, message_id: int, report: SendReport, by: str) 
 
 
 def _message(s: Session, message_id: int, *, lock: bool = False) -> Message:
+    """The message; ``lock``: held until the transaction ends (a row lock on PostgreSQL, SQLite's write lock
+    taken at once on a SQLite file, so a second sender waits there instead of reading a state about to change)."""
+    if lock and s.get_bind().dialect.name == "sqlite":
+        s.execute(text("UPDATE message SET version = version WHERE id = :id"), {"id": message_id})
     message = s.get(Message, message_id, with_for_update=lock or None, populate_existing=lock)
     if message is None:
         raise SendRefused(f"There is no message {message_id}.")
@@ -549,7 +761,8 @@ def drop_uncertain(session: Session, message: Message, delivery_ids: list[int] |
                    by: str) -> int:
     """Give uncertain rows up without resending them (they are failed, with who decided). Returns how many."""
     count = _resolve(session, message, delivery_ids, {
-        "state": DeliveryState.FAILED, "last_error": f"Dropped by {by} after an uncertain attempt; not resent."})
+        "state": DeliveryState.FAILED, "last_error": f"Dropped by {by} after an uncertain attempt; not resent.",
+        "dropped_by": by})
     if count:
         journal.record(session, "message_send", f"{by} dropped {count} uncertain deliveries of '{message.name}'",
                        rollout=message.phase.rollout_id, actor=by,

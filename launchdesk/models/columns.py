@@ -36,7 +36,7 @@ COLUMN_KINDS: dict[str, dict[str, Any]] = {
     "gate": {},
     "journal_entry": {"at": "utc_datetime", "details": "json"},
     "message": {"channel": Channel, "state": MessageState, "approved_at": "utc_datetime",
-                "created_at": "utc_datetime", "updated_at": "utc_datetime"},
+                "created_at": "utc_datetime", "updated_at": "utc_datetime", "send_lease_expires": "utc_datetime"},
     "metric_sample": {"sampled_at": "utc_datetime", "outcome": GateOutcome},
     "phase": {"kind": PhaseKind, "planned_start": "utc_datetime", "planned_end": "utc_datetime",
               "actual_start": "utc_datetime", "actual_end": "utc_datetime", "status": PhaseStatus},

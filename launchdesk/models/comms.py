@@ -41,6 +41,13 @@ class Message(Base):
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow, onupdate=utcnow)
     version: Mapped[int] = mapped_column(Integer, default=1)
+    # The send lease: who is sending the message now, from which host, until when unless their heartbeat renews
+    # it. ``send_lease_token`` names that one run; a send whose lease ran out (the sender crashed) may be taken
+    # over, and only then are its rows caught mid-transmission *uncertain*. All empty when nobody is sending.
+    send_lease_token: Mapped[str | None] = mapped_column(String(64))
+    send_lease_by: Mapped[str | None] = mapped_column(String(200))
+    send_lease_host: Mapped[str | None] = mapped_column(String(255))
+    send_lease_expires: Mapped[dt.datetime | None]
 
     phase: Mapped[Phase] = relationship(back_populates="messages")
     cohort: Mapped[Cohort | None] = relationship()
@@ -69,6 +76,7 @@ class Delivery(Base):
     queued_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     sent_at: Mapped[dt.datetime | None]
     provider_message_id: Mapped[str | None] = mapped_column(String(500))
+    dropped_by: Mapped[str | None] = mapped_column(String(200))  # who gave an uncertain row up: never retried
 
     message: Mapped[Message] = relationship(back_populates="deliveries")
     account: Mapped[Account | None] = relationship()
