@@ -93,7 +93,7 @@ def test_every_section_shows_its_content(demo_pdf: tuple[Path, Path]) -> None:
     assert "workflow-automations in production" in pages[0] and "Last flag sync" in pages[0]
     assert "Kill switch tested on" in text and "Rollback plan" in text
     # a cohort's rule in words, with its target and count
-    assert "Who is in it segment is mid_market and engagement is high or power" in text
+    assert "Who is in it segment is mid_market and engagement is one of high, power" in text
     assert "Error rate" in text and "< 0.1 %" in text  # a gate with its threshold
     assert re.search(r"P99 latency .*< 200 ms", text)
 

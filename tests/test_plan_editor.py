@@ -165,3 +165,15 @@ def test_team_settings_refuse_what_cannot_work(window: MainWindow, demo_workspac
 def test_ok_on_untouched_team_settings_changes_nothing(window: MainWindow):
     ok(window.team_settings_action.open_dialog())
     assert window.document.undo_stack.count() == 0
+
+
+def test_the_cohort_table_says_a_rule_in_the_words_of_the_pdf_and_the_undo_texts(window: MainWindow,
+                                                                                  demo_workspace: Path):
+    from launchdesk.planning.cohort_rules import describe_rule
+
+    model = window.plan_page.cohorts
+    column = next(n for n, c in enumerate(model.columns) if c.title == "Accounts matching")
+    assert model.rows
+    shown = [model.index(row, column).data() for row in range(model.rowCount())]
+    assert shown == [describe_rule(c.rule) for c in model.rows]
+    assert "segment is mid_market and engagement is one of high, power" in shown

@@ -41,7 +41,7 @@ from launchdesk.models import (
 )
 from launchdesk.planning.business_hours import BusinessHours, BusinessHoursError, team_business_hours
 from launchdesk.planning.checklists import ROLE_LABELS, describe_offset, load_items
-from launchdesk.planning.cohort_rules import matches
+from launchdesk.planning.cohort_rules import describe_rule, matches
 from launchdesk.planning.gates import format_duration, format_value
 from launchdesk.planning.readiness import READINESS_QUESTIONS
 from launchdesk.planning.labels import PHASE_STATUS_LABELS
@@ -79,17 +79,6 @@ MESSAGE_STATE_LABELS = {
     MessageState.SENDING: "Sending",
     MessageState.SENT: "Sent",
     MessageState.PARTLY_FAILED: "Sent, some failed",
-}
-OPERATOR_WORDS = {
-    "in": "is",
-    "not_in": "is not",
-    "eq": "is",
-    "neq": "is not",
-    "gt": "is more than",
-    "gte": "is at least",
-    "lt": "is less than",
-    "lte": "is at most",
-    "contains": "includes",
 }
 
 
@@ -328,23 +317,6 @@ def read_plan(
     return plan
 
 
-def rule_in_words(rule: dict[str, Any]) -> str:
-    """A cohort rule as a sentence: "segment is mid_market and engagement is high or power"."""
-    conditions = rule.get("conditions") or []
-    if not conditions:
-        return "every account"
-    joiner = " or " if rule.get("match") == "any" else " and "
-    return joiner.join(_condition_in_words(c) for c in conditions)
-
-
-def _condition_in_words(condition: dict[str, Any]) -> str:
-    attribute, operator = condition.get("attribute"), condition.get("operator", "in")
-    values = [str(v) for v in condition.get("values", [])]
-    if operator == "not_in" and len(values) > 1:
-        return f"{attribute} is neither {' nor '.join(values)}"
-    return f"{attribute} {OPERATOR_WORDS.get(operator, operator)} {' or '.join(values)}"
-
-
 def public_url(url: str) -> str:
     """A connection URL without user info, query or fragment: where it points, never how it signs in."""
     if not url:
@@ -424,7 +396,7 @@ def _cohorts(session: Session, cohorts: list[Cohort], cancelled: Callable[[], bo
     names = {row.id: row.name for row in session.execute(select(Account.id, Account.name).where(Account.id.in_(wanted)))}
     return [
         CohortInfo(
-            name=c.name, description=c.description, rule=rule_in_words(c.rule), target_percentage=c.target_percentage,
+            name=c.name, description=c.description, rule=describe_rule(c.rule), target_percentage=c.target_percentage,
             accounts_matched=counts[c.id], examples=tuple(names[i] for i in examples[c.id] if names.get(i)),
             comms_style=c.comms_style,
         )

@@ -17,13 +17,25 @@ An account without the attribute matches only ``not_in`` and ``neq`` (it is not 
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 MEMBERSHIP_OPERATORS = ("in", "not_in", "contains")
 SINGLE_VALUE_OPERATORS = ("eq", "neq", "gt", "gte", "lt", "lte")
 OPERATORS = MEMBERSHIP_OPERATORS + SINGLE_VALUE_OPERATORS
 MATCH_ALL_ACCOUNTS: dict[str, Any] = {"match": "all", "conditions": []}
+
+OPERATOR_LABELS = {
+    "in": "is one of",
+    "not_in": "is none of",
+    "contains": "contains any of",
+    "eq": "is",
+    "neq": "is not",
+    "gt": ">",
+    "gte": "≥",
+    "lt": "<",
+    "lte": "≤",
+}
 
 _LIST_SEPARATORS = re.compile(r"[,;|]")
 _NUMBER = re.compile(r"\s*[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?\s*")
@@ -118,3 +130,27 @@ def _number(value: Any) -> float | None:
     text = str(value)
     # Checked before float() so the common case, a word such as "mid_market", costs no exception.
     return float(text) if _NUMBER.fullmatch(text) else None
+
+
+# --- in words ------------------------------------------------------------------------------------------------
+
+
+def values_text(values: Sequence[Any]) -> str:
+    return ", ".join(str(v) for v in values)
+
+
+def describe_rule(rule: Mapping[str, Any]) -> str:
+    """A rule as a sentence: "segment is mid_market and engagement is one of high, power"; "every account".
+
+    The one wording of a rule: the plan page's cohort table, the PDF plan, undo texts and the cohort editor
+    (whose operator choices are ``OPERATOR_LABELS``) all say a rule this way."""
+    conditions = rule.get("conditions") or []
+    if not conditions:
+        return "every account"
+    joiner = " or " if rule.get("match") == "any" else " and "
+    parts = []
+    for c in conditions:
+        values = c.get("values") or []
+        shown = str(values[0]) if c.get("operator") in SINGLE_VALUE_OPERATORS and values else values_text(values)
+        parts.append(f"{c.get('attribute')} {OPERATOR_LABELS.get(c.get('operator'), c.get('operator'))} {shown}")
+    return joiner.join(parts)

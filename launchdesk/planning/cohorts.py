@@ -9,28 +9,23 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from collections.abc import Callable, Hashable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Hashable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import Text, cast, func, select
 
 from launchdesk.models import Account
-from launchdesk.planning.cohort_rules import SINGLE_VALUE_OPERATORS, matches, validate_rule
+from launchdesk.planning.cohort_rules import (  # noqa: F401 - the words of a rule are named here too for importers
+    OPERATOR_LABELS,
+    describe_rule,
+    matches,
+    validate_rule,
+    values_text,
+)
 
 SAMPLE_SIZE = 20
 CHUNK = 5000
-OPERATOR_LABELS = {
-    "in": "is one of",
-    "not_in": "is none of",
-    "contains": "contains any of",
-    "eq": "is",
-    "neq": "is not",
-    "gt": ">",
-    "gte": "≥",
-    "lt": "<",
-    "lte": "≤",
-}
 
 
 @dataclass(frozen=True)
@@ -133,21 +128,3 @@ def known_attributes(session: Any, *, scan: int = 2000) -> dict[str, list[str]]:
 def parse_values(text: str) -> list[str]:
     """Values typed in one box, separated by commas: "enterprise, mid_market" → ["enterprise", "mid_market"]."""
     return [v.strip() for v in text.split(",") if v.strip()]
-
-
-def values_text(values: Sequence[Any]) -> str:
-    return ", ".join(str(v) for v in values)
-
-
-def describe_rule(rule: Mapping[str, Any]) -> str:
-    """A rule as a sentence: "segment is mid_market and engagement is one of high, power"; "every account"."""
-    conditions = rule.get("conditions") or []
-    if not conditions:
-        return "every account"
-    joiner = " or " if rule.get("match") == "any" else " and "
-    parts = []
-    for c in conditions:
-        values = c.get("values") or []
-        shown = str(values[0]) if c.get("operator") in SINGLE_VALUE_OPERATORS and values else values_text(values)
-        parts.append(f"{c.get('attribute')} {OPERATOR_LABELS.get(c.get('operator'), c.get('operator'))} {shown}")
-    return joiner.join(parts)

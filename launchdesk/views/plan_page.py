@@ -26,6 +26,7 @@ from PySide6.QtWidgets import (
 
 from launchdesk.models import PhaseKind, PhaseStatus
 from launchdesk.models.columns import kinds
+from launchdesk.planning.cohort_rules import describe_rule
 from launchdesk.planning.readiness import readiness_gaps
 from launchdesk.planning.schedule import ScheduleRefused
 from launchdesk.views.commands import (
@@ -100,19 +101,6 @@ def _as_datetime(value: Any) -> dt.datetime:
         return dt.datetime.strptime(str(value).strip(), "%Y-%m-%d %H:%M").astimezone(dt.timezone.utc)
     except ValueError:
         raise ValueError(f"“{value}” is not a date and time like 2027-01-11 09:00.") from None
-
-
-def rule_text(cohort: Any) -> str:
-    """A cohort's rule as a sentence: "segment is enterprise and tier is gold"."""
-    conditions = cohort.rule.get("conditions", [])
-    if not conditions:
-        return "every account"
-    joiner = " or " if cohort.rule.get("match") == "any" else " and "
-    parts = []
-    for c in conditions:
-        values = ", ".join(str(v) for v in c.get("values", []))
-        parts.append(f"{c.get('attribute')} {str(c.get('operator', 'in')).replace('_', ' ')} {values}")
-    return joiner.join(parts)
 
 
 class RolloutForm(QWidget):
@@ -297,7 +285,7 @@ class PlanPage(RolloutPage):
                     editor="percent",
                     numeric=True,
                 ),
-                Column("Accounts matching", rule_text),
+                Column("Accounts matching", lambda cohort: describe_rule(cohort.rule)),
                 Column("Communication", lambda c: c.comms_style, field="comms_style"),
                 Column("Description", lambda c: c.description, field="description"),
             ],
