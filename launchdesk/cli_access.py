@@ -58,7 +58,11 @@ def _read_secret_from_stdin(what: str) -> str | None:
         help="smtp: upgrade the connection with STARTTLS"),
     arg("--tls", action="store_const", dest="security", const="tls", help="smtp: TLS from the first byte (smtps)"),
     arg("--from", dest="sender", metavar="ADDR", help="smtp: the sender address, e.g. 'Launch Team <launch@x.com>'"),
-    arg("--username", help="smtp: the user name to sign in with (the password is read from standard input)"),
+    arg("--username", help="smtp and prometheus (basic sign-in): the user name (the password is read from "
+                           "standard input)"),
+    arg("--auth", choices=["none", "bearer", "basic"],
+        help="prometheus: how to sign in (default: a bearer token if a secret is given, none otherwise)"),
+    arg("--site", metavar="SITE", help="datadog: the site, e.g. datadoghq.eu (default datadoghq.com)"),
     arg("--rate", type=float, metavar="PER_SECOND", help="smtp and webhook: at most this many messages a second"),
     arg("--unsubscribe-url", metavar="URL",
         help="smtp: add List-Unsubscribe headers pointing here ({email} is replaced by the recipient)"),
@@ -78,7 +82,8 @@ def connection_add(args: argparse.Namespace) -> int:
         parts = urlsplit(secret)
         url = f"{parts.scheme}://{parts.netloc}"
     sender_options = {"security": args.security, "from": args.sender, "username": args.username,
-                      "rate_per_second": args.rate, "unsubscribe_url": args.unsubscribe_url}
+                      "rate_per_second": args.rate, "unsubscribe_url": args.unsubscribe_url, "auth": args.auth,
+                      "site": args.site}
     options = {key: value for key, value in sender_options.items() if value}
     if args.kind == "smtp" and not args.sender:
         raise CommandError("An smtp connection needs its sender address: --from ADDR.")

@@ -188,13 +188,14 @@ class SmtpSender(Sender):
         self.where = f"{self.host}:{self.port}"
         name, address = email.utils.parseaddr(str(options.get("from") or ""))
         if not _ADDRESS.fullmatch(address):
-            raise SenderUnavailable(f"Connection {connection.name!r} has no valid sender address: add --from ADDR.")
+            raise SenderUnavailable(f"Connection {connection.name!r} has no valid sender address (the From field, "
+                                    "or --from ADDR on the command line).")
         self.sender = address
         self.from_header = check_header("From", _address_header(name, address))
         self.username = str(options.get("username") or "")
         if self.username and self.security == "none" and self.host not in LOOPBACK_HOSTS:
             raise SenderUnavailable(f"Connection {connection.name!r} would send its password unencrypted to "
-                                    f"{self.where}; use --starttls or --tls.")
+                                    f"{self.where}; use STARTTLS or TLS (--starttls or --tls).")
         self.ca_file = options.get("ca_file") or None
         self.unsubscribe_url = str(options.get("unsubscribe_url") or "")
         self.unsubscribe_mailto = str(options.get("unsubscribe_mailto") or "")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import email.utils
 import json
+import logging
 import socket
 import ssl
 import time
@@ -14,6 +15,11 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
+
+# httpx logs every request line, full URL included, at INFO. A Slack or webhook URL is itself a secret, so those
+# lines stay out of the log; failures are reported by PlatformHttp in its own words, secrets removed.
+for _name in ("httpx", "httpcore"):
+    logging.getLogger(_name).setLevel(logging.WARNING)
 
 MAX_BODY_BYTES = 20 * 1024 * 1024
 RETRY_STATUSES = {429, 500, 502, 503, 504}

@@ -66,7 +66,8 @@ SECRET_HINTS = {K.UNLEASH: "an Admin API token or personal access token",
                 K.WEBHOOK: "https://notices.example.com/hooks/…"}
 DATADOG_SITES = ("datadoghq.com", "us3.datadoghq.com", "us5.datadoghq.com", "datadoghq.eu", "ap1.datadoghq.com",
                  "ddog-gov.com")
-PROMETHEUS_AUTH = {"none": "None", "bearer": "Bearer token", "basic": "User name and password"}
+PROMETHEUS_AUTH = {"auto": "A saved token, if any (basic with a user name)", "none": "None",
+                   "bearer": "Bearer token", "basic": "User name and password"}
 SMTP_SECURITY = {"starttls": "STARTTLS (port 587)", "tls": "TLS from the start (port 465)", "none": "None (port 25)"}
 # Options the form edits; any other option of a connection (timeout, the keyring id...) is kept as it is.
 FORM_OPTIONS = ("context_kind", "auth", "username", "site", "security", "from", "ca_file", "unsubscribe_url",
@@ -105,8 +106,9 @@ class ConnectionForm:
         if kind is K.LAUNCHDARKLY:
             options["context_kind"] = self.context_kind or "user"
         elif kind is K.PROMETHEUS:
-            options["auth"] = self.auth or "none"
-            if self.auth == "basic":
+            if self.auth in ("none", "bearer", "basic"):  # "auto": no option, the keyring decides
+                options["auth"] = self.auth
+            if self.auth in ("basic", "auto") and self.username:
                 options["username"] = self.username
         elif kind is K.DATADOG:
             options["site"] = self.site or "datadoghq.com"
@@ -484,7 +486,7 @@ class ConnectionsDialog(QDialog):
             field.clear()
         self.port.setValue(0)
         self.rate.setValue(0)
-        self.auth.setCurrentIndex(self.auth.findData("none"))
+        self.auth.setCurrentIndex(self.auth.findData("auto"))
         self.site.setCurrentText(DATADOG_SITES[0])
         self.security.setCurrentIndex(self.security.findData("starttls"))
 
@@ -514,7 +516,7 @@ class ConnectionsDialog(QDialog):
                 self.security.setCurrentIndex(max(0, self.security.findData(security)))
             self.url.setText("" if kind in (K.SLACK, K.WEBHOOK) else url)
             self.context_kind.setText(str(options.get("context_kind", "")))
-            auth = options.get("auth") or ("basic" if "username" in options else "none")
+            auth = options.get("auth") or "auto"
             self.auth.setCurrentIndex(max(0, self.auth.findData(auth)))
             self.site.setCurrentText(str(options.get("site") or DATADOG_SITES[0]))
             self.sender.setText(str(options.get("from") or ""))
@@ -567,7 +569,7 @@ class ConnectionsDialog(QDialog):
         self.context_kind_label.setVisible(kind is K.LAUNCHDARKLY)
         if kind is K.PROMETHEUS:
             auth = self.auth.currentData()
-            self.form_layout.setRowVisible(self.username, auth == "basic")
+            self.form_layout.setRowVisible(self.username, auth in ("basic", "auto"))
             self.form_layout.setRowVisible(self.token, auth != "none")
         self.url.setPlaceholderText(URL_HINTS.get(kind, ""))
         url_label = self.form_layout.labelForField(self.url)
