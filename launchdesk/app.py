@@ -9,6 +9,10 @@ imported where they are first used.
 ``--quit-after-paint`` (or ``LAUNCHDESK_QUIT_AFTER_PAINT=1``) quits once the main window has been painted
 the first time, so a benchmark can time a cold start; ``--quit-after-ready`` quits once the warm-up after
 that paint has loaded what editing needs.
+
+A launch while LaunchDesk is running hands its workspace to the running one and exits (see
+views/single_instance.py), before it builds anything. Benchmark and self-check runs are always on their own,
+and so is every launch with ``LAUNCHDESK_NO_SINGLE_INSTANCE=1``.
 """
 
 from __future__ import annotations
@@ -36,6 +40,11 @@ log = logging.getLogger("launchdesk")
 QUIT_AFTER_PAINT = "--quit-after-paint"
 QUIT_AFTER_READY = "--quit-after-ready"
 SELF_CHECK = "--self-check"
+# Qt's own command-line options that take a value: the workspace argument is not among them.
+_QT_OPTIONS_WITH_VALUE = frozenset({
+    "platform", "platformpluginpath", "platformtheme", "plugin", "qwindowgeometry", "qwindowicon",
+    "qwindowtitle", "session", "style", "stylesheet", "display", "geometry", "title", "name", "visual",
+})
 
 
 class _StartUpFinished(QObject):
@@ -146,6 +155,19 @@ def _open_first_workspace(window: MainWindow, argument: str | None) -> None:
     window.open_workspace(demo)
 
 
+def _workspace_argument(args: list[str]) -> str | None:
+    """The workspace named on the command line, as QApplication will leave it once it has taken its options."""
+    value_expected = False
+    for arg in args:
+        if value_expected:
+            value_expected = False
+        elif arg.startswith("-"):
+            value_expected = arg.lstrip("-") in _QT_OPTIONS_WITH_VALUE  # "-style fusion", not "-style=fusion"
+        else:
+            return arg
+    return None
+
+
 def main(argv: list[str] | None = None) -> int:
     gc.disable()  # until the first paint; see _StartUpFinished
     args = list(sys.argv[1:] if argv is None else argv)
@@ -161,16 +183,26 @@ def main(argv: list[str] | None = None) -> int:
         self_check_dir = args[index + 1] if index + 1 < len(args) else "launchdesk-self-check"
         del args[index:index + 2]
 
+    log_file = logging_setup.configure(paths.log_dir())
+    qInstallMessageHandler(_qt_message)
+    single = None
+    if self_check_dir is None and quit_after is None:
+        from launchdesk.views import single_instance
+
+        if not single_instance.disabled():
+            single = single_instance.claim(_workspace_argument(args))
+            if single is None:
+                return 0  # the running LaunchDesk has the workspace
+
     app = QApplication([sys.argv[0], *args])
     app.setApplicationName(APP_NAME)
     app.setOrganizationName(APP_NAME)
     app.setApplicationVersion(__version__)
     app.setDesktopFileName(APP_ID)
     app.setWindowIcon(_icon())
-    log_file = logging_setup.configure(paths.log_dir())
-    qInstallMessageHandler(_qt_message)
     sys.excepthook = _ErrorDialog(log_file)
     log.info("%s %s starting", APP_NAME, __version__)
+    server = single.listen() if single is not None else None  # now that there is an event loop to serve
 
     if self_check_dir is not None:
         from launchdesk.views.self_check import run_self_check
@@ -180,6 +212,10 @@ def main(argv: list[str] | None = None) -> int:
     from launchdesk.views.main_window import MainWindow
 
     window = MainWindow()
+    if server is not None:
+        from launchdesk.views.single_instance import WindowRequests
+
+        WindowRequests(window, server)  # requests wait in the server's queue until the event loop runs
     _open_first_workspace(window, next(iter(app.arguments()[1:]), None))
     start_up = _StartUpFinished(window, quit_after)
     window.installEventFilter(start_up)
@@ -188,3 +224,5 @@ def main(argv: list[str] | None = None) -> int:
         return app.exec()
     finally:
         sys.excepthook = sys.__excepthook__  # no dialogs once the event loop is gone
+        if server is not None:
+            server.close()  # the next launch becomes the primary without finding a stale name
