@@ -92,10 +92,12 @@ def approve(args: argparse.Namespace) -> int:
     "send", "send an approved message to its audience with access (or resume an interrupted send)",
     WORKSPACE, MESSAGE_ID,
     arg("--via", metavar="CONNECTION", help="the connection to send through (kept with the message)"),
+    arg("--retry-failed", action="store_true",
+        help="send the deliveries that failed again (not those dropped after an uncertain attempt)"),
     arg("--quiet", action="store_true", help="no progress lines on stderr"),
 )
 def send(args: argparse.Namespace) -> int:
-    from launchdesk.comms.outbox import SendProgress, SendRefused, send_message
+    from launchdesk.comms.outbox import SendProgress, SendRefused, retry_failed, send_message
     from launchdesk.connections import get_connection
 
     with _open(args.workspace) as ws:
@@ -112,7 +114,8 @@ def send(args: argparse.Namespace) -> int:
                       file=sys.stderr, flush=True)
 
         try:
-            report = send_message(ws, args.message, progress=progress)
+            run = retry_failed if args.retry_failed else send_message
+            report = run(ws, args.message, progress=progress)
         except SendRefused as refused:
             raise CommandError(str(refused)) from None
     print(report.summary())

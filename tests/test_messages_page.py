@@ -27,6 +27,7 @@ from launchdesk.models import (
     Delivery,
     DeliveryState,
     FlagSnapshot,
+    JournalEntry,
     Message,
     MessageState,
     Phase,
@@ -426,3 +427,76 @@ def test_only_an_approved_message_can_be_sent(qtbot, page, document):
     assert stored(document, page.message_id).state is MessageState.DRAFT
     assert [b.code for b in page.audience.blockers] == ["not_approved"] and not page.send_button.isEnabled()
     assert "Only an approved message can be sent" in page.blockers.text()
+
+
+def test_failed_deliveries_are_retried_from_the_tab_with_progress_cancel_and_the_same_guards(qtbot, page, document):
+    refused: set[str] = set()  # the sink reads it at each RCPT
+    with SmtpSink(delay=0.03, refuse=refused) as sink:
+        make_sendable(qtbot, page, document, sink.url)
+        mid = page.message_id
+        expected = expected_recipients(document, mid)
+        refused.update(expected)  # every mailbox refuses at first: all of them fail
+        confirm(qtbot, page)
+        qtbot.waitUntil(lambda: not page.sending, timeout=30_000)
+        assert sink.total == 0 and stored(document, mid).state is MessageState.PARTLY_FAILED
+        settle(qtbot, page)
+        assert page.retry_button.isVisible() and page.retry_button.text() == f"Retry {len(expected)} failed"
+        assert page.retry_button.isEnabled()
+
+        # Guarded like a send: a paused phase disables it, with the reason.
+        set_phase_status(document, PhaseStatus.PAUSED)
+        settle(qtbot, page)
+        qtbot.waitUntil(lambda: not page.retry_button.isEnabled())
+        assert "not live" in page.retry_button.toolTip()
+        set_phase_status(document, PhaseStatus.LIVE)
+        settle(qtbot, page)
+        qtbot.waitUntil(page.retry_button.isEnabled)
+
+        refused.clear()  # the mailboxes were fixed
+        qtbot.mouseClick(page.retry_button, LEFT)
+        assert isinstance(page.dialog, QMessageBox) and page.confirm_button is not None
+        assert page.confirm_button.text() == f"Retry {len(expected)}"
+        qtbot.mouseClick(page.confirm_button, LEFT)
+        assert page.sending and not page.retry_button.isEnabled()
+        qtbot.waitUntil(lambda: page.progress.value() >= 2, timeout=30_000)
+        assert page.progress.maximum() == len(expected)
+        qtbot.mouseClick(page.cancel_button, LEFT)
+        qtbot.waitUntil(lambda: not page.sending, timeout=30_000)
+        with document.workspace.session() as s:
+            counts = delivery_counts(s, mid)
+        assert counts["pending"] > 0 and counts["sent"] == sink.total >= 2 and counts["failed"] == 0
+        settle(qtbot, page)
+        assert page.send_button.text() == f"Resume sending ({counts['pending']} pending)"
+        assert not page.retry_button.isVisible()
+
+        confirm(qtbot, page)
+        qtbot.waitUntil(lambda: not page.sending, timeout=30_000)
+        assert set(sink.per_recipient) == expected and set(sink.per_recipient.values()) == {1}
+    assert stored(document, mid).state is MessageState.SENT
+    with document.workspace.session() as s:
+        summaries = list(s.scalars(select(JournalEntry.summary).where(JournalEntry.kind == "message_send")))
+    assert any(f"asked to retry {len(expected)} failed deliveries" in line for line in summaries)
+    settle(qtbot, page)
+
+
+def test_a_message_someone_else_is_sending_says_who_and_cannot_be_sent_meanwhile(qtbot, page, document):
+    with SmtpSink() as sink:
+        make_sendable(qtbot, page, document, sink.url)
+        mid = page.message_id
+        with document.workspace.transaction() as s:
+            message = s.get(Message, mid)
+            message.state = MessageState.SENDING
+            message.send_lease_token, message.send_lease_by, message.send_lease_host = "t", "Kim", "kims-laptop"
+            message.send_lease_expires = utcnow() + dt.timedelta(seconds=30)
+        document.changed.emit("message", mid)
+        qtbot.waitUntil(lambda: page.send_button.text() == "Being sent by Kim on kims-laptop", timeout=10_000)
+        settle(qtbot, page)
+        assert not page.send_button.isEnabled() and "Kim on kims-laptop is sending" in page.blockers.text()
+        assert sink.total == 0
+
+
+def set_phase_status(document: WorkspaceDocument, status: PhaseStatus) -> None:
+    with document.workspace.transaction() as s:
+        s.scalars(select(Phase).where(Phase.name == PHASE).join(Phase.rollout)
+                  .where(Rollout.name == ROLLOUT)).one().status = status
+    document.changed.emit("phase", 0)

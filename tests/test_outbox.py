@@ -301,6 +301,21 @@ def test_failed_rows_can_be_retried_once_the_server_takes_them_and_each_arrives_
         world.workspace.close()
 
 
+def test_the_cli_retries_failed_deliveries(tmp_path, capsys):
+    refused = {"ops3@company3.example"}
+    with SmtpSink(refuse=refused) as sink:
+        world = build_world(tmp_path, accounts=6, percentage=100, smtp_url=sink.url)
+        world.workspace.close()
+        assert cli.main(["send", str(world.path), str(world.message_id), "--quiet"]) == 1
+        assert "is partly failed: 5 sent, 1 failed" in capsys.readouterr().out
+        refused.clear()
+        assert cli.main(["send", str(world.path), str(world.message_id), "--retry-failed", "--quiet"]) == 0
+        assert "is sent: 1 sent, 0 failed" in capsys.readouterr().out
+        assert cli.main(["send", str(world.path), str(world.message_id), "--retry-failed"]) == 1
+        assert "no failed deliveries to retry" in capsys.readouterr().err
+        assert sink.count_for("ops3@company3.example") == 1 and sink.total == 6
+
+
 def test_a_retry_can_name_the_rows_and_a_row_still_refused_fails_again(tmp_path):
     refused = {"ops3@company3.example", "ops4@company4.example"}
     with SmtpSink(refuse=refused) as sink:

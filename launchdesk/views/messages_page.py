@@ -1,5 +1,6 @@
 """The Messages tab: a rollout's cohort messages, the composer with its live preview, the audience by access,
-approval, and the one-click send with progress, cancel and the uncertain deliveries to resolve.
+approval, and the one-click send with progress, cancel and the uncertain deliveries to resolve; failed
+deliveries can be retried the same way, under the same guards.
 
 It drives the same domain functions as ``launchdesk-cli messages/review/approve/send/resolve``. Rendering, the
 audience count and sending run through ``run_task``; only short reads and approval steps run on the GUI thread.
@@ -40,7 +41,17 @@ from launchdesk.comms import approval
 from launchdesk.comms.audience import ALL_CUSTOMERS, AudienceAccount, audience_accounts, compute_audience, message_cohort
 from launchdesk.comms.compose import Preview, cohort_problems, preview_message
 from launchdesk.comms.guards import SENDER_KINDS, Blocker, freshness, send_blockers
-from launchdesk.comms.outbox import SendProgress, SendReport, drop_uncertain, resend_uncertain, send_message, send_test
+from launchdesk.comms.outbox import (
+    SendProgress,
+    SendReport,
+    database_now,
+    drop_uncertain,
+    resend_uncertain,
+    retry_failed,
+    send_holder,
+    send_message,
+    send_test,
+)
 from launchdesk.models import (
     Account,
     Connection,
@@ -130,6 +141,9 @@ class AudienceState:
     deliveries: dict[str, int]
     uncertain: list[UncertainLine] = field(default_factory=list)
     freshness: dt.timedelta = dt.timedelta(minutes=15)  # how old the snapshot may get before a send is blocked
+    retryable: int = 0  # failed rows a retry would send again (not those a person dropped)
+    retry_blockers: list[Blocker] = field(default_factory=list)
+    holder: str | None = None  # "Pat on host-a (process 12)" while someone's send holds the message
 
 
 def _lines(accounts: list[AudienceAccount], access: str, start: int) -> list[AudienceLine]:
@@ -164,10 +178,16 @@ def load_audience(_progress: Any, cancelled: Any, workspace: Any, message_id: in
             select(Delivery, Account.account_key).outerjoin(Account, Delivery.account_id == Account.id)
             .where(Delivery.message_id == message_id, Delivery.state == DeliveryState.UNCERTAIN)
             .order_by(Delivery.id).limit(LISTED))]
+        retryable = s.scalar(select(func.count()).select_from(Delivery).where(
+            Delivery.message_id == message_id, Delivery.state == DeliveryState.FAILED,
+            Delivery.dropped_by.is_(None))) or 0
+        retry_blockers = send_blockers(s, message, audience, retrying=True) if retryable else []
+        held = send_holder(message, database_now(s))
         return AudienceState(message_id, audience.counts(),
                              audience.snapshot.fetched_at if audience.snapshot is not None else None,
                              blockers, lines, preview_accounts, note, problems, deliveries, uncertain,
-                             freshness(s))
+                             freshness(s), retryable, retry_blockers,
+                             f"{held[0]} on {held[1]}" if held is not None else None)
 
 
 def render_preview(_progress: Any, _cancelled: Any, workspace: Any, message_id: int, account_id: str,
@@ -336,6 +356,9 @@ class MessagesPage(RolloutPage):
         self.send_button = QPushButton("Send")
         self.send_button.setStyleSheet("font-weight: bold; padding: 6px;")
         self.send_button.clicked.connect(self.confirm_send)
+        self.retry_button = QPushButton("Retry failed")
+        self.retry_button.clicked.connect(self.confirm_retry)
+        self.retry_button.hide()
         self.blockers = QLabel()
         self.blockers.setWordWrap(True)
         self.blockers.setTextFormat(Qt.TextFormat.RichText)
@@ -395,6 +418,7 @@ class MessagesPage(RolloutPage):
         via.addRow("Through", self.sender)
         send_layout.addLayout(via)
         send_layout.addWidget(self.send_button)
+        send_layout.addWidget(self.retry_button)
         send_layout.addWidget(self.blockers)
         send_layout.addLayout(progress_row)
         send_layout.addWidget(self.result)
@@ -629,10 +653,19 @@ class MessagesPage(RolloutPage):
     def _show_send(self, state: AudienceState | None) -> None:
         row = self.current_row()
         sending = self._send_task is not None
+        self._show_retry(state if row is not None else None, sending)
         if row is None or state is None:
             self.send_button.setText("Send")
             self.send_button.setEnabled(False)
             self.blockers.hide()
+            return
+        if state.holder is not None and not sending:
+            # Someone else's send (another window, a teammate) holds the message: its rows are left to it.
+            self.send_button.setText(f"Being sent by {state.holder}")
+            self.send_button.setEnabled(False)
+            self.blockers.setText(f"• {html.escape(state.holder)} is sending this message; reload to see how far "
+                                  "it got.")
+            self.blockers.show()
             return
         pending = state.deliveries.get("pending", 0)
         if row.text.state is MessageState.SENDING:
@@ -649,6 +682,19 @@ class MessagesPage(RolloutPage):
         self.blockers.setText("<br>".join(f"• {html.escape(b.reason)}" for b in state.blockers))
         self.blockers.setVisible(bool(state.blockers))
         self.send_button.setToolTip("\n".join(b.reason for b in state.blockers))
+
+    def _show_retry(self, state: AudienceState | None, sending: bool) -> None:
+        """"Retry N failed": shown while the message has failed rows a retry would send again."""
+        retryable = state.retryable if state is not None else 0
+        self.retry_button.setVisible(bool(retryable))
+        if not retryable or state is None:
+            return
+        self.retry_button.setText(f"Retry {retryable} failed")
+        blocked = state.retry_blockers
+        self.retry_button.setEnabled(not blocked and state.holder is None and not sending)
+        tip = "\n".join(b.reason for b in blocked) or ("Send the deliveries the server refused again; access is "
+                                                      "checked again for each. Dropped ones are never retried.")
+        self.retry_button.setToolTip(tip)
 
     def _check_age(self) -> None:
         state = self.audience
@@ -748,6 +794,31 @@ class MessagesPage(RolloutPage):
         box.open()
 
     def start_send(self) -> None:
+        self._start_sending(send_message)
+
+    def confirm_retry(self) -> None:
+        row, state = self.current_row(), self.audience
+        if row is None or state is None or not state.retryable or state.retry_blockers:
+            return
+        box = QMessageBox(QMessageBox.Icon.Question, "Retry the failed deliveries?",
+                          f"Send “{row.text.name}” again to the {state.retryable} recipients whose delivery "
+                          "failed?", parent=self)
+        box.setInformativeText("Access is checked again for each recipient as it goes. Deliveries dropped after "
+                               "an uncertain attempt are not retried.")
+        box.addButton(QMessageBox.StandardButton.Cancel)
+        self.confirm_button = box.addButton(f"Retry {state.retryable}", QMessageBox.ButtonRole.AcceptRole)
+        self.confirm_button.clicked.connect(self.start_retry)
+        box.setWindowModality(Qt.WindowModality.WindowModal)
+        box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        box.finished.connect(lambda _r: setattr(self, "dialog", None))
+        self.dialog = box
+        box.open()
+
+    def start_retry(self) -> None:
+        self._start_sending(retry_failed)
+
+    def _start_sending(self, run: Any) -> None:
+        """Run a send or a retry in a worker, with the progress bar and Cancel."""
         workspace = self.document.workspace
         if workspace is None or self.message_id is None or self._send_task is not None:
             return
@@ -755,8 +826,9 @@ class MessagesPage(RolloutPage):
         message_id, by = self.message_id, journal.current_user()
 
         def send(progress: Any, cancelled: Any) -> SendReport:
-            return send_message(workspace, message_id, by=by, progress=progress,
-                                cancelled=lambda: cancelled() or stop.is_set())
+            report: SendReport = run(workspace, message_id, by=by, progress=progress,
+                                     cancelled=lambda: cancelled() or stop.is_set())
+            return report
 
         self._send_stop = stop
         self.progress.setRange(0, 0)
@@ -765,6 +837,7 @@ class MessagesPage(RolloutPage):
         self.cancel_button.show()
         self.result.hide()
         self.send_button.setEnabled(False)
+        self.retry_button.setEnabled(False)
         self._send_task = run_task(send, on_done=self._sent, on_error=self._send_failed,
                                    on_progress=self._send_progressed)
 
