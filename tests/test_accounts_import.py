@@ -160,3 +160,94 @@ def test_search_by_id_name_and_email_prefix(ws, tmp_path):
         assert keys("ann@") == ["B-2"]
         assert keys("nobody") == []
         assert keys("   ") == []
+
+
+def test_whitespace_set_is_what_str_strip_removes():
+    from launchdesk.accounts.importer import WHITESPACE
+
+    assert set(WHITESPACE) == {chr(c) for c in range(0x110000) if chr(c).isspace()}
+
+
+def _accounts(ws):
+    with ws.session() as s:
+        return {
+            a.account_key: (a.name, a.name_folded, a.stickiness_id, a.attributes,
+                            [(c.position, c.email, c.first_name, c.last_name) for c in a.contacts])
+            for a in s.scalars(select(Account))
+        }
+
+
+MIXED = (
+    "\ufeffaccount_id,name,email,alt_email,first_name,last_name,plan\r\n"
+    "A-1,  Straße Corp\u00a0, Jo@Acme.EXAMPLE ,,Jo,Doe,pro\r\n"           # line 2: non-ASCII, padded
+    "A-2,Plain,ann@b.example,ANN2@B.example, Ann ,Lee,starter\r\n"      # 3
+    '"A-3","Quoted, with comma","q@c.example",,"Q","R","multi\r\nline"\r\n'  # 4-5: a record over two lines
+    "A-4,After quote,,,,,\r\n"                                          # 6
+    "\r\n"                                                              # 7: blank
+    "A-2,Repeat,,,,,pro\r\n"                                            # 8: repeats line 3
+    "A-5,ÉCOLE,É@X.example,,,,pro\r\n"                                  # 9
+    "A-6,Too,many,columns,here,x,y,z\r\n"                               # 10
+    "A-7,Last,l@x.example,,,,enterprise"                                # 11: no final line break
+)
+
+
+@pytest.mark.parametrize("chunk,batch", [(1 << 19, 5000), (40, 2), (7, 1)])
+def test_chunks_batches_quotes_and_padding_give_the_same_accounts_and_lines(ws, tmp_path, monkeypatch, chunk, batch):
+    from launchdesk.accounts import importer
+
+    monkeypatch.setattr(importer, "CHUNK", chunk)
+    monkeypatch.setattr(importer, "BATCH", batch)
+    report = import_accounts(ws, write(tmp_path / "mixed.csv", MIXED),
+                             ColumnMapping.guess(["account_id", "name", "email", "alt_email", "first_name",
+                                                  "last_name", "plan"]))
+    assert (report.imported, report.updated) == (6, 0)
+    assert [(r.line, r.reason) for r in report.rejected] == [
+        (8, "account id 'A-2' repeats line 3"), (10, "8 columns, the header has 7")]
+    accounts = _accounts(ws)
+    assert accounts["A-1"] == ("Straße Corp", "strasse corp", None, {"plan": "pro"},
+                               [(0, "jo@acme.example", "Jo", "Doe")])
+    assert accounts["A-2"][4] == [(0, "ann@b.example", "Ann", "Lee"), (1, "ann2@b.example", "", "")]
+    assert accounts["A-3"][:4] == ("Quoted, with comma", "quoted, with comma", None, {"plan": "multi\r\nline"})
+    assert accounts["A-4"] == ("After quote", "after quote", None, {"plan": ""}, [])
+    assert accounts["A-5"][1] == "école" and accounts["A-5"][4] == [(0, "é@x.example", "", "")]
+    assert accounts["A-7"][3] == {"plan": "enterprise"}
+
+
+def test_empty_table_fast_path_and_update_path_give_the_same_accounts(tmp_path):
+    src = write(tmp_path / "m.csv", MIXED)
+    with create_workspace(tmp_path / "empty.launchdesk") as empty, \
+            create_workspace(tmp_path / "seeded.launchdesk") as seeded:
+        first = import_accounts(empty, src)
+        # A workspace that already holds accounts takes the upsert path, for new and existing ids alike.
+        import_accounts(seeded, write(tmp_path / "seed.csv", "account_id,name,email\nA-2,Old,old@x.example\nZ,Z,\n"))
+        second = import_accounts(seeded, src)
+        assert (second.imported, second.updated) == (5, 1)
+        assert first.rejected == second.rejected
+        got = _accounts(seeded)
+        assert got.pop("Z")[0] == "Z"
+        assert got == _accounts(empty)
+        # the indexes dropped for the bulk load are back
+        with empty.engine.connect() as conn:
+            names = {r[0] for r in conn.exec_driver_sql("SELECT name FROM sqlite_master WHERE type = 'index'")}
+        assert {"ix_account_name_folded", "ix_contact_email", "ix_contact_account_id"} <= names
+
+
+def test_repeat_of_an_id_from_an_earlier_batch_names_its_first_line(ws, tmp_path, monkeypatch):
+    from launchdesk.accounts import importer
+
+    monkeypatch.setattr(importer, "BATCH", 3)
+    lines = ["account_id,name"] + [f"K-{i},N{i}" for i in range(10)] + ["K-4,again", "K-9,again"]
+    report = import_accounts(ws, write(tmp_path / "d.csv", "\n".join(lines) + "\n"))
+    assert report.imported == 10
+    assert [(r.line, r.reason) for r in report.rejected] == [
+        (12, "account id 'K-4' repeats line 6"), (13, "account id 'K-9' repeats line 11")]
+
+
+def test_an_import_after_a_cancelled_one_works_and_the_connection_keeps_its_settings(ws, tmp_path):
+    src = write(tmp_path / "a.csv", "account_id,name\nA,One\nB,Two\n")
+    with pytest.raises(ImportCancelled):
+        import_accounts(ws, src, cancelled=lambda: True)
+    assert import_accounts(ws, src).imported == 2
+    with ws.engine.connect() as conn:
+        assert conn.exec_driver_sql("PRAGMA temp_store").scalar_one() == 0
+        assert conn.exec_driver_sql("PRAGMA cache_size").scalar_one() == -2000

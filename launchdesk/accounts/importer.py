@@ -8,23 +8,28 @@ workspace as it was before (SQLite's journal rolls the open transaction back).
 
 from __future__ import annotations
 
+import codecs
 import csv
 import datetime as dt
 import gc
+import io
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
-from itertools import islice, repeat
+from bisect import bisect_right
+from collections import deque
+from itertools import repeat
 from operator import itemgetter
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from sqlalchemy import DateTime, bindparam, text
 
 from launchdesk.workspace import Workspace
 
 MAX_FIELD = 64 * 1024  # larger fields are almost always a broken quote swallowing the rest of the file
-BATCH = 20_000
+BATCH = 5_000  # rows staged per executemany: small enough to stay in the CPU cache while checked and staged
+CHUNK = 1 << 19  # bytes read and decoded at a time
 IMPORT_CACHE_KIB = 256 * 1024  # SQLite page cache of the import's own connection while it runs
 
 
@@ -87,21 +92,6 @@ class ImportReport:
         return text_
 
 
-def _file_is_utf8(path: Path) -> bool:
-    """Decode the whole file strictly in big chunks; only a file that fails pays for the per-row check."""
-    import codecs
-
-    decoder = codecs.getincrementaldecoder("utf-8")()
-    with path.open("rb") as f:
-        try:
-            while chunk := f.read(1 << 22):
-                decoder.decode(chunk)
-            decoder.decode(b"", final=True)
-        except UnicodeDecodeError:
-            return False
-    return True
-
-
 def _has_surrogates(row: list[str]) -> bool:
     try:
         "\x1f".join(row).encode("utf-8")
@@ -119,48 +109,170 @@ def _batch_has_surrogates(rows: list[list[str]]) -> bool:
     return False
 
 
+@dataclass
 class _Batch:
-    """Up to BATCH records read by the csv module: the rows, the line each starts on, and unreadable records."""
+    """Records read together: the rows, the line each starts on, and records the csv module could not read."""
 
-    __slots__ = ("rows", "starts", "errors", "last")
+    rows: list[list[str]]
+    starts: Sequence[int]
+    errors: list[Rejected]
+    check_utf8: bool  # some of the file was not valid UTF-8: rows may hold undecodable bytes (as surrogates)
+    ascii: bool | None = None  # known to be all ASCII (None: not known)
+    padded: bool = True  # some field may start or end with white space
 
-    def __init__(self) -> None:
-        self.rows: list[list[str]] = []
-        self.starts: list[int] = []
-        self.errors: list[Rejected] = []
-        self.last = False  # the end of the file was reached
+
+class _Feed:
+    """The csv reader's input: the lines of the current chunk, then of the next chunks while a record needs them."""
+
+    def __init__(self, pull: Callable[[], str | None]) -> None:
+        self.pull = pull
+        self.text = io.StringIO("")
+
+    def __iter__(self) -> _Feed:
+        return self
+
+    def __next__(self) -> str:
+        line = self.text.readline()
+        while not line:
+            text = self.pull()
+            if text is None:
+                raise StopIteration
+            self.text = io.StringIO(text, newline="")
+            line = self.text.readline()
+        return line
+
+    def rest(self) -> str:
+        """The unread text of the current chunk ('' when the last record ended with it)."""
+        return self.text.read()
 
 
-def _read_batch(reader: Any, size: int) -> _Batch:
-    """The next records; the csv module's own errors (a field over the size limit...) become rejected lines.
+class _Records:
+    """The records of a CSV file in batches, with the line each record starts on.
 
-    The reader's line counter is read once per record (the line a record ends on) and turned into the line
-    each record starts on per batch, so good rows cost no Python call of their own.
+    The file is read and decoded in big chunks that end on a line break. A chunk with no quote, no lone
+    carriage return, no NUL and no line longer than the field limit is one record per line, split by
+    ``str.split`` with no Python call per row; any other chunk goes through the csv module record by record
+    (reading on into the next chunks while a quoted field spans lines). A chunk that is not valid UTF-8 is
+    decoded keeping the bad bytes as surrogates, and the rows of such a file are checked one by one.
     """
-    batch = _Batch()
-    rows, starts = batch.rows, batch.starts
-    while True:
-        before = reader.line_num
-        n0 = len(rows)
-        ends: list[int] = []
-        append_row, append_end = rows.append, ends.append
+
+    def __init__(self, f: BinaryIO) -> None:
+        self.f = f
+        self.position = 0  # bytes read so far
+        self.line = 0  # lines consumed so far
+        self.check_utf8 = False
+        self._pending = b""
+        self._eof = False
+        self.feed = _Feed(self._pull)
+        self.reader = csv.reader(self.feed)
+
+    def _pull(self) -> str | None:
+        """The next chunk of whole lines as text, or None at the end of the file."""
+        data, self._pending = self._pending, b""
+        while not self._eof:
+            more = self.f.read(CHUNK)
+            if not more:
+                self._eof = True
+                break
+            if not data and not self.position and more.startswith(codecs.BOM_UTF8):
+                more = more[len(codecs.BOM_UTF8):]
+                self.position += len(codecs.BOM_UTF8)
+            data += more
+            cut = data.rfind(b"\n") + 1
+            if cut:
+                data, self._pending = data[:cut], data[cut:]
+                break
+        if not data:
+            return None
+        self.position += len(data)
         try:
-            for row in islice(reader, size - n0):
-                append_row(row)
-                append_end(reader.line_num)
-        except csv.Error as exc:
-            starts.append(before + 1)
-            starts.extend(map(_next_line, ends[:-1]))
-            batch.errors.append(Rejected((ends[-1] if ends else before) + 1, f"unreadable CSV ({exc})"))
-            continue
-        if ends:
-            starts.append(before + 1)
-            starts.extend(map(_next_line, ends[:-1]))
-        batch.last = len(rows) < size
-        return batch
+            return data.decode("utf-8")
+        except UnicodeDecodeError:
+            self.check_utf8 = True
+            return data.decode("utf-8", "surrogateescape")
+
+    def header(self) -> list[str] | None:
+        """The first record (None for an empty file); a csv error is raised."""
+        before = self.reader.line_num
+        try:
+            row = next(self.reader)
+        except StopIteration:
+            return None
+        finally:
+            self.line += self.reader.line_num - before
+        return row
+
+    def batches(self, size: int) -> Iterator[_Batch]:
+        while True:
+            text = self.feed.rest() or self._pull()
+            if text is None:
+                return
+            simple = _simple_lines(text)
+            if simple is not None:
+                lines, padded = simple
+                rows = list(map(str.split, lines, repeat(",")))
+                first = self.line + 1
+                self.line += len(rows)
+                plain = text.isascii()
+                for start in range(0, len(rows), size):
+                    part = rows[start:start + size] if len(rows) > size else rows
+                    yield _Batch(part, range(first + start, first + start + len(part)), [], self.check_utf8, plain,
+                                 padded)
+                continue
+            self.feed.text = io.StringIO(text, newline="")
+            yield from self._csv_batches(size)
+
+    def _csv_batches(self, size: int) -> Iterator[_Batch]:
+        """Records through the csv module until one ends where its chunk ends."""
+        reader, feed = self.reader, self.feed
+        rows: list[list[str]] = []
+        starts: list[int] = []
+        errors: list[Rejected] = []
+        while True:
+            before = reader.line_num
+            try:
+                row = next(reader)
+            except StopIteration:
+                break
+            except csv.Error as exc:
+                errors.append(Rejected(self.line + 1, f"unreadable CSV ({exc})"))
+            else:
+                rows.append(row)
+                starts.append(self.line + 1)
+            finally:
+                self.line += reader.line_num - before
+            if feed.text.tell() == len(feed.text.getvalue()):
+                break
+            if len(rows) >= size:
+                yield _Batch(rows, starts, errors, self.check_utf8)
+                rows, starts, errors = [], [], []
+        yield _Batch(rows, starts, errors, self.check_utf8)
 
 
-_next_line = (1).__add__
+def _simple_lines(text: str) -> tuple[list[str], bool] | None:
+    """The lines of a chunk in which every line is one record of plain comma-separated fields (else None), and
+    whether a field in it starts or ends with white space."""
+    if '"' in text or "\0" in text:
+        return None
+    if "\r" in text:
+        text = text.replace("\r\n", "\n")
+        if "\r" in text:
+            return None
+    lines = text.split("\n")
+    if not lines[-1]:
+        lines.pop()
+    if lines and max(map(len, lines)) > MAX_FIELD:
+        return None
+    return lines, _padded(text)
+
+
+def _padded(text: str) -> bool:
+    """Whether a field of a plain chunk starts or ends with white space (a few substring searches, no regex)."""
+    for space in _SPACES:
+        if space in text and (space + "," in text or "," + space in text or space + "\n" in text
+                              or "\n" + space in text or text.startswith(space) or text.endswith(space)):
+            return True
+    return False
 
 
 def import_accounts(
@@ -177,7 +289,6 @@ def import_accounts(
     if not path.is_file():
         raise ImportFailed(f"{path} does not exist.")
     total_bytes = max(path.stat().st_size, 1)
-    strict = _file_is_utf8(path)
     previous_limit = csv.field_size_limit(MAX_FIELD)
     # A million rows are millions of short-lived lists and strings, none of them in a reference cycle: the
     # cyclic collector would only walk them over and over (a third of the import time), so it pauses.
@@ -185,16 +296,15 @@ def import_accounts(
     gc.disable()
     report = ImportReport()
     try:
-        errors = "strict" if strict else "surrogateescape"
-        with path.open(encoding="utf-8-sig", errors=errors, newline="") as f:
-            reader = csv.reader(f)
-            first = _read_batch(reader, 1)
-            if first.errors:
-                raise ImportFailed(f"{path.name}: the first line must be a header row ({first.errors[0].reason}).")
-            if not first.rows:
+        with path.open("rb") as f:
+            records = _Records(f)
+            try:
+                header = records.header()
+            except csv.Error as exc:
+                raise ImportFailed(f"{path.name}: the first line must be a header row (unreadable CSV ({exc})).") from None
+            if header is None:
                 raise ImportFailed(f"{path.name} is empty.")
-            header = first.rows[0]
-            if not header or (not strict and _has_surrogates(header)):
+            if not header or (records.check_utf8 and _has_surrogates(header)):
                 raise ImportFailed(f"{path.name}: the first line must be a header row "
                                    f"({'not valid UTF-8 text' if header else 'empty'}).")
             header = [h.strip() for h in header]
@@ -203,12 +313,7 @@ def import_accounts(
                 raise ImportFailed(f"{path.name}: the header names a column twice ({', '.join(dupes)}).")
             mapping = mapping or ColumnMapping.guess(header)
             _check_mapping(mapping, header, path)
-
-            def position() -> int:
-                return f.buffer.tell()  # bytes read so far (ahead of the parser by at most one buffer)
-
-            report = _import(workspace, reader, strict, header, mapping, report, total_bytes, position, path,
-                             progress, cancelled)
+            report = _import(workspace, records, header, mapping, report, total_bytes, path, progress, cancelled)
     finally:
         csv.field_size_limit(previous_limit)
         if gc_was_enabled:
@@ -231,10 +336,23 @@ def _check_mapping(mapping: ColumnMapping, header: list[str], path: Path) -> Non
             raise ImportFailed(f"{path.name} has no column {column!r} for the stickiness id.")
 
 
+# The characters str.strip() removes (str.isspace()): SQL's trim() with this set strips exactly the same.
+WHITESPACE = ("\t\n\x0b\x0c\r\x1c\x1d\x1e\x1f \x85\xa0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006"
+              "\u2007\u2008\u2009\u200a\u2028\u2029\u202f\u205f\u3000")
+
+
+_SPACES = WHITESPACE.replace("\r", "").replace("\n", "")  # line breaks end records in a plain chunk
+
+
 @dataclass
 class _Columns:
-    """Where the mapped fields are in a row; staged rows are (id, name, folded name, stickiness id,
-    e-mail 0..n, first name, last name, property 0..m)."""
+    """Where the mapped fields are in a row.
+
+    A staged row is the CSV row as it is (columns c0..cn) and, when the row is not plain ASCII, the folded name
+    and lower-case e-mails computed by Python (f, e0..em). The database strips the fields (trim() with the
+    characters str.strip() removes) and, for ASCII rows, lower-cases them: for ASCII text SQL's lower() is
+    str.lower() and str.casefold().
+    """
 
     width: int
     id_i: int
@@ -259,49 +377,32 @@ class _Columns:
         return cls(len(header), id_i, name_i, email_is, first_i, last_i, at(mapping.stickiness_field),
                    [i for i in range(len(header)) if i not in reserved])
 
-    def staged_row(self, key: str, row: list[str]) -> tuple[object, ...]:
-        """One row the slow way (a batch with a bad row in it); the same values as ``staged_batch``."""
-        name = row[self.name_i].strip() if self.name_i is not None else ""
-        return (key, name, name.casefold(), row[self.stick_i] if self.stick_i is not None else None,
-                *[row[i].strip().lower() for i in self.email_is],
-                row[self.first_i].strip() if self.first_i is not None else "",
-                row[self.last_i].strip() if self.last_i is not None else "",
-                *[row[i] for i in self.prop_is])
+    @property
+    def folded(self) -> int:
+        """How many values Python computes for a row that is not plain ASCII (folded name, e-mails)."""
+        return (self.name_i is not None) + len(self.email_is)
 
-    def staged_batch(self, keys: list[str], rows: list[list[str]]) -> Iterator[tuple[object, ...]]:
-        """All rows of a clean batch, column by column: C-level maps and one zip, no Python call per row."""
+    def fold(self, row: list[str]) -> list[str]:
+        """The values Python computes for one row: the folded name and the lower-case e-mails."""
+        name = [row[self.name_i].strip().casefold()] if self.name_i is not None else []
+        return name + [row[i].strip().lower() for i in self.email_is]
+
+    def fold_batch(self, rows: list[list[str]]) -> None:
+        """Append the Python-computed values to every row of a batch, column by column (C-level maps)."""
         strip = str.strip
-
-        def column(i: int | None, *transforms: Callable[[str], str], absent: object = "") -> Iterator[object]:
-            if i is None:
-                return repeat(absent)
-            values: Iterator[Any] = map(itemgetter(i), rows)
-            for transform in transforms:
-                values = map(transform, values)
-            return values
-
-        names = list(column(self.name_i, strip)) if self.name_i is not None else None
-        return zip(
-            keys,
-            names if names is not None else repeat(""),
-            map(str.casefold, names) if names is not None else repeat(""),
-            column(self.stick_i, absent=None),
-            *[column(i, strip, str.lower) for i in self.email_is],
-            column(self.first_i, strip),
-            column(self.last_i, strip),
-            *[map(itemgetter(i), rows) for i in self.prop_is],
-        )
+        if self.name_i is not None:
+            deque(map(list.append, rows, map(str.casefold, map(strip, map(itemgetter(self.name_i), rows)))), 0)
+        for i in self.email_is:
+            deque(map(list.append, rows, map(str.lower, map(strip, map(itemgetter(i), rows)))), 0)
 
 
 def _import(
     workspace: Workspace,
-    reader: Any,
-    strict_utf8: bool,
+    records: _Records,
     header: list[str],
     mapping: ColumnMapping,
     report: ImportReport,
     total_bytes: int,
-    position: Callable[[], int],
     path: Path,
     progress: Callable[[int, int], None] | None,
     cancelled: Callable[[], bool] | None,
@@ -310,18 +411,17 @@ def _import(
 
     A batch whose rows are all good (the usual case) is checked and staged column by column with no Python
     call per row; a batch with a bad row in it is handled row by row, so every bad row is reported with its
-    line. Into an empty account table the accounts and contacts are copied straight from the staging table
-    (their ids are the staging row numbers); otherwise accounts are upserted and their contacts replaced.
+    line. A staged row's id is its line. Into an empty account table the accounts and contacts are copied
+    straight from the staging table; otherwise accounts are upserted and their contacts replaced.
     """
     cols = _Columns.of(header, mapping)
-    seen: dict[str, int] = {}  # account id -> the line it was first seen on
     rejected = report.rejected
-    staged = 0
+    step = max(total_bytes // 100, 1)  # progress is reported about once per percent
 
     with workspace.engine.connect() as conn:
         dialect = conn.dialect.name
         sqlite = dialect == "sqlite"
-        sql = _StagingSql(dialect, conn.dialect.paramstyle, len(cols.email_is), [header[i] for i in cols.prop_is])
+        sql = _StagingSql(dialect, conn.dialect.paramstyle, cols, header)
         restore: list[str] = []
         if sqlite:
             # Only this connection: staging in memory, and a page cache large enough for the index builds.
@@ -337,22 +437,23 @@ def _import(
                     conn.exec_driver_sql(statement)
                 existing_before = conn.exec_driver_sql("SELECT count(*) FROM account").scalar_one()
                 cursor = conn.connection.cursor()
+                stager = _Stager(cursor, sql, cols, mapping, rejected)
                 try:
-                    while True:
-                        batch = _read_batch(reader, BATCH)
+                    reported = 0
+                    for batch in records.batches(BATCH):
                         rejected.extend(batch.errors)
                         if batch.rows:
-                            staged += _stage(cursor, sql.stage_account, batch, cols, mapping, seen, rejected,
-                                             strict_utf8)
+                            stager.stage(batch)
                         if cancelled and cancelled():
                             raise ImportCancelled(f"Import of {path.name} cancelled; no account was changed.")
-                        if batch.last:
-                            break
-                        if progress:
-                            progress(min(position(), total_bytes - 1), total_bytes)
+                        if progress and records.position - reported >= step:
+                            reported = records.position
+                            progress(min(reported, total_bytes - 1), total_bytes)
+                    if cancelled and cancelled():
+                        raise ImportCancelled(f"Import of {path.name} cancelled; no account was changed.")
                 finally:
                     cursor.close()
-                _merge(conn, sql, sqlite, existing_before, staged)
+                _merge(conn, sql, sqlite, existing_before, stager._staged)
                 after = conn.exec_driver_sql("SELECT count(*) FROM account").scalar_one()
         finally:
             conn.exec_driver_sql(sql.drop)
@@ -360,61 +461,97 @@ def _import(
                 conn.exec_driver_sql(statement)
             conn.commit()
     rejected.sort(key=lambda r: r.line)
-    report.rows_read = len(seen) + len(rejected)
+    report.rows_read = len(stager.seen) + len(rejected)
     report.imported = after - existing_before
-    report.updated = len(seen) - report.imported
+    report.updated = len(stager.seen) - report.imported
     if progress:
         progress(total_bytes, total_bytes)
     return report
 
 
-def _stage(
-    cursor: Any,
-    statement: str,
-    batch: _Batch,
-    cols: _Columns,
-    mapping: ColumnMapping,
-    seen: dict[str, int],
-    rejected: list[Rejected],
-    strict_utf8: bool,
-) -> int:
-    """Stage one batch; returns the number of rows staged."""
-    rows = batch.rows
-    keys = list(map(str.strip, map(itemgetter(cols.id_i), rows)))
-    unique = set(keys)
-    clean = (
-        all(keys)
-        and len(unique) == len(keys)
-        and seen.keys().isdisjoint(unique)
-        and all(map(cols.width.__eq__, map(len, rows)))
-        and (strict_utf8 or not _batch_has_surrogates(rows))
-    )
-    if clean:
-        seen.update(zip(keys, batch.starts))
-        cursor.executemany(statement, cols.staged_batch(keys, rows))
-        return len(rows)
-    good: list[tuple[object, ...]] = []
-    width = cols.width
-    for line, row, key in zip(batch.starts, rows, keys):
-        if not strict_utf8 and _has_surrogates(row):
-            rejected.append(Rejected(line, "not valid UTF-8 text"))
-            continue
-        if len(row) != width:
-            if not any(row):
-                continue  # a blank line is not a record
-            rejected.append(Rejected(line, f"{len(row)} columns, the header has {width}", row))
-            continue
-        if not key:
-            rejected.append(Rejected(line, f"no account id in column {mapping.id_column!r}", row))
-            continue
-        first = seen.setdefault(key, line)
-        if first != line:
-            rejected.append(Rejected(line, f"account id {key!r} repeats line {first}", row))
-            continue
-        good.append(cols.staged_row(key, row))
-    if good:
-        cursor.executemany(statement, good)
-    return len(good)
+class _Stager:
+    """Checks batches of rows and writes the good ones to the staging table."""
+
+    def __init__(self, cursor: Any, sql: _StagingSql, cols: _Columns, mapping: ColumnMapping,
+                 rejected: list[Rejected]) -> None:
+        self.cursor = cursor
+        self.sql = sql
+        self.cols = cols
+        self.mapping = mapping
+        self.rejected = rejected
+        self.seen: set[str] = set()  # the account ids staged so far
+        self._staged = 0  # rows staged so far: the staging table's row ids are 1, 2, 3...
+        self._lines: list[tuple[int, Sequence[int]]] = []  # (first row id, lines) of every staged batch
+        self._key_index = False
+
+    def stage(self, batch: _Batch) -> None:
+        rows, cols, seen = batch.rows, self.cols, self.seen
+        try:
+            keys = list(map(str.strip, map(itemgetter(cols.id_i), rows)))
+        except IndexError:  # a short row (a blank line): the row-by-row check reports or skips it
+            keys = [row[cols.id_i].strip() if len(row) > cols.id_i else "" for row in rows]
+        unique = set(keys)
+        if (
+            all(keys)
+            and len(unique) == len(keys)
+            and seen.isdisjoint(unique)
+            and all(map(cols.width.__eq__, map(len, rows)))
+            and not (batch.check_utf8 and _batch_has_surrogates(rows))
+        ):
+            seen |= unique
+            plain = batch.ascii if batch.ascii is not None else "".join(map("".join, rows)).isascii()
+            if plain or not cols.folded:
+                self._insert(rows, batch.starts, self.sql.stage[False, batch.padded])
+            else:
+                cols.fold_batch(rows)
+                self._insert(rows, batch.starts, self.sql.stage[True, batch.padded])
+            return
+        self._stage_rows(batch, keys)
+
+    def _insert(self, rows: Sequence[Sequence[str]], lines: Sequence[int], statement: str) -> None:
+        self.cursor.executemany(statement, rows)
+        self._lines.append((self._staged + 1, lines))
+        self._staged += len(rows)
+
+    def _stage_rows(self, batch: _Batch, keys: list[str]) -> None:
+        """A batch with a bad row in it, row by row."""
+        cols, rejected, width = self.cols, self.rejected, self.cols.width
+        first_lines: dict[str, int] = {}  # ids first seen in this batch
+        good: list[list[str]] = []
+        lines: list[int] = []
+        for line, row, key in zip(batch.starts, batch.rows, keys):
+            if batch.check_utf8 and _has_surrogates(row):
+                rejected.append(Rejected(line, "not valid UTF-8 text"))
+                continue
+            if len(row) != width:
+                if not any(row):
+                    continue  # a blank line is not a record
+                rejected.append(Rejected(line, f"{len(row)} columns, the header has {width}", row))
+                continue
+            if not key:
+                rejected.append(Rejected(line, f"no account id in column {self.mapping.id_column!r}", row))
+                continue
+            first = first_lines.get(key) or (self._first_line(key) if key in self.seen else None)
+            if first is not None:
+                rejected.append(Rejected(line, f"account id {key!r} repeats line {first}", row))
+                continue
+            first_lines[key] = line
+            good.append(row + cols.fold(row))
+            lines.append(line)
+        self.seen.update(first_lines)
+        if good:
+            self._insert(good, lines, self.sql.stage[bool(cols.folded), True])
+
+    def _first_line(self, key: str) -> int:
+        """The line an id was staged from, looked up only when a later row repeats it."""
+        if not self._key_index:
+            self.cursor.execute(self.sql.index_keys)
+            self._key_index = True
+        self.cursor.execute(self.sql.row_of_key, (key,))
+        staged = int(self.cursor.fetchone()[0])
+        at = bisect_right(self._lines, staged, key=itemgetter(0)) - 1
+        first, lines = self._lines[at]
+        return lines[staged - first]
 
 
 def _merge(conn: Any, sql: _StagingSql, sqlite: bool, existing_before: int, staged: int) -> None:
@@ -434,38 +571,54 @@ def _merge(conn: Any, sql: _StagingSql, sqlite: bool, existing_before: int, stag
     if sqlite and not existing_before:
         conn.execute(sql.insert_accounts, params)
         for statement in sql.insert_contacts:
-            conn.exec_driver_sql(statement)
+            conn.execute(statement, params)
     else:
         conn.execute(sql.merge_accounts, params)
         if existing_before:
-            conn.exec_driver_sql(sql.drop_replaced_contacts)
+            conn.execute(sql.drop_replaced_contacts)
         for statement in sql.merge_contacts:
-            conn.exec_driver_sql(statement)
+            conn.execute(statement, params)
     for _, create in indexes:
         conn.exec_driver_sql(create)
 
 
 class _StagingSql:
-    """The staging and merge statements for one dialect (SQLite or PostgreSQL) and number of e-mail columns
-    and properties."""
+    """The staging and merge statements for one dialect (SQLite or PostgreSQL) and column mapping."""
 
-    def __init__(self, dialect: str, paramstyle: str, emails: int, property_names: list[str]) -> None:
+    def __init__(self, dialect: str, paramstyle: str, cols: _Columns, header: list[str]) -> None:
         mark = "?" if paramstyle == "qmark" else "%s"
-        properties = len(property_names)
-        mails = [f"e{n}" for n in range(emails)]
-        props = [f"p{n}" for n in range(properties)]
-        columns = ["k", "n", "f", "s", *mails, "fn", "ln", *props]
-        row_id = "id INTEGER PRIMARY KEY" if dialect == "sqlite" else "id BIGSERIAL PRIMARY KEY"
+        raw = [f"c{i}" for i in range(cols.width)]
+        folded = (["f"] if cols.name_i is not None else []) + [f"e{n}" for n in range(len(cols.email_is))]
+        row_id = "INTEGER PRIMARY KEY" if dialect == "sqlite" else "BIGSERIAL PRIMARY KEY"
         # A cancelled import rolls back the rows but may keep the table on the pooled connection: drop first.
         self.drop = f"DROP TABLE IF EXISTS {'temp' if dialect == 'sqlite' else 'pg_temp'}.import_account"
         self.create = [
             self.drop,
-            f"CREATE TEMPORARY TABLE import_account ({row_id}, {', '.join(f'{c} TEXT' for c in columns)})",
+            f"CREATE TEMPORARY TABLE import_account (id {row_id}, t INTEGER, "
+            f"{', '.join(f'{c} TEXT' for c in raw + folded)})",
         ]
-        self.stage_account = (
-            f"INSERT INTO import_account ({', '.join(columns)}) VALUES ({', '.join([mark] * len(columns))})"
-        )
-        self.property_keys = {f"k{n}": name for n, name in enumerate(property_names)}
+        # (with Python-computed values, may need stripping): the insert statement. Rows whose fields have no
+        # white space at either end (t = 0) are not stripped again by the database.
+        self.stage = {
+            (with_folded, padded): (
+                f"INSERT INTO import_account (t, {', '.join(raw + folded if with_folded else raw)}) "
+                f"VALUES ({int(padded)}, {', '.join([mark] * len(raw + folded if with_folded else raw))})"
+            )
+            for with_folded in (False, True) for padded in (False, True)
+        }
+
+        def strip(column: str) -> str:
+            trim = "trim" if dialect == "sqlite" else "btrim"
+            return f"CASE WHEN t = 0 THEN {column} ELSE {trim}({column}, '{WHITESPACE}') END"
+
+        def field(i: int | None) -> str:
+            return strip(f"c{i}") if i is not None else "''"
+
+        key = strip(f"c{cols.id_i}")
+        self.index_keys = f"CREATE INDEX import_account_k ON import_account ({key})"
+        self.row_of_key = f"SELECT min(id) FROM import_account WHERE {key} = {mark}"
+        props = [f"c{i}" for i in cols.prop_is]
+        self.property_keys = {f"k{n}": header[i] for n, i in enumerate(cols.prop_is)}
         # Properties become a JSON object built by the database itself (json_object / json_build_object take
         # at most 127 / 100 arguments, so larger objects are merged from groups).
         build, merge, group = (
@@ -473,41 +626,51 @@ class _StagingSql:
             else ("json_build_object", "({a}::jsonb || {b}::jsonb)::json", 45)
         )
         parts = [
-            f"{build}(" + ", ".join(f":k{n}, {props[n]}" for n in range(start, min(start + group, properties))) + ")"
-            for start in range(0, properties, group)
+            f"{build}(" + ", ".join(f":k{n}, {props[n]}" for n in range(start, min(start + group, len(props)))) + ")"
+            for start in range(0, len(props), group)
         ] or [f"{build}()"]
         attributes = parts[0]
         for part in parts[1:]:
             attributes = merge.format(a=attributes, b=part)
+        emails = [f"coalesce(e{n}, lower({field(i)}))" for n, i in enumerate(cols.email_is)]
+        # The staged rows as the account and contact columns need them.
+        name = field(cols.name_i)
+        folded_name = f"coalesce(f, lower({name}))" if cols.name_i is not None else "''"
+        stickiness = f"c{cols.stick_i}" if cols.stick_i is not None else "NULL"
+        staged = (
+            f"SELECT id, {key} AS k, {name} AS n, {folded_name} AS f, {stickiness} AS s, {attributes} AS a, "
+            + "".join(f"{e} AS e{n}, " for n, e in enumerate(emails))
+            + f"{field(cols.first_i)} AS fn, {field(cols.last_i)} AS ln FROM import_account"
+        )
         now = bindparam("now", type_=DateTime())
-        # Into an empty table (SQLite): the staging row number is the account id, so contacts need no lookup.
+        # Into an empty table (SQLite): the staging id is the account id, so contacts need no lookup.
         self.insert_accounts = text(
             "INSERT INTO account (id, account_key, name, name_folded, stickiness_id, attributes, imported_at) "
-            f"SELECT id, k, n, f, s, {attributes}, :now FROM import_account ORDER BY id"
+            f"SELECT id, k, n, f, s, a, :now FROM ({staged}) AS s ORDER BY id"
         ).bindparams(now)
         # First and last name belong to the first e-mail column's contact.
-        names = ["fn, ln"] + ["'', ''"] * (emails - 1)
+        names = ["s.fn, s.ln"] + ["'', ''"] * (len(emails) - 1)
         self.insert_contacts = [
-            "INSERT INTO contact (account_id, position, email, first_name, last_name) "
-            f"SELECT id, {pos}, {mail}, {names[pos]} FROM import_account WHERE {mail} <> ''"
-            for pos, mail in enumerate(mails)
+            text("INSERT INTO contact (account_id, position, email, first_name, last_name) "
+                 f"SELECT s.id, {pos}, s.e{pos}, {names[pos]} FROM ({staged}) AS s WHERE s.e{pos} <> ''")
+            for pos in range(len(emails))
         ]
         self.merge_accounts = text(
             "INSERT INTO account (account_key, name, name_folded, stickiness_id, attributes, imported_at) "
-            f"SELECT k, n, f, s, {attributes}, :now FROM import_account WHERE true ORDER BY id "
+            f"SELECT k, n, f, s, a, :now FROM ({staged}) AS s WHERE true ORDER BY id "
             "ON CONFLICT (account_key) DO UPDATE SET name = excluded.name, name_folded = excluded.name_folded, "
             "stickiness_id = excluded.stickiness_id, attributes = excluded.attributes, "
             "imported_at = excluded.imported_at"
         ).bindparams(now)
-        self.drop_replaced_contacts = (
+        self.drop_replaced_contacts = text(
             "DELETE FROM contact WHERE account_id IN "
-            "(SELECT a.id FROM account a JOIN import_account s ON s.k = a.account_key)"
+            f"(SELECT a.id FROM account a JOIN import_account ON {key} = a.account_key)"
         )
         self.merge_contacts = [
-            "INSERT INTO contact (account_id, position, email, first_name, last_name) "
-            f"SELECT a.id, {pos}, s.{mail}, {names[pos].replace('fn', 's.fn').replace('ln', 's.ln')} "
-            f"FROM import_account s JOIN account a ON a.account_key = s.k WHERE s.{mail} <> ''"
-            for pos, mail in enumerate(mails)
+            text("INSERT INTO contact (account_id, position, email, first_name, last_name) "
+                 f"SELECT a.id, {pos}, s.e{pos}, {names[pos]} "
+                 f"FROM ({staged}) AS s JOIN account a ON a.account_key = s.k WHERE s.e{pos} <> ''")
+            for pos in range(len(emails))
         ]
 
 
