@@ -33,6 +33,8 @@ from PySide6.QtWidgets import QApplication
 from launchdesk import APP_ID, APP_NAME, __version__, logging_setup, paths
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from launchdesk.views.main_window import MainWindow
 
 log = logging.getLogger("launchdesk")
@@ -59,10 +61,12 @@ class _StartUpFinished(QObject):
     exit costs as much. So collection is off until the warm-up is done, then they are frozen out of it.
     """
 
-    def __init__(self, window: MainWindow, quit_after: str | None) -> None:
+    def __init__(self, window: MainWindow, quit_after: str | None, after_paint: Callable[[], object] | None = None
+                 ) -> None:
         super().__init__(window)
         self.window = window
         self.quit_after = quit_after  # "paint" or "ready" (benchmarks), else None
+        self.after_paint = after_paint  # before the warm-up: listening for later launches
 
     def eventFilter(self, watched: QObject, event: QEvent) -> bool:
         if event.type() == QEvent.Type.Paint:
@@ -70,6 +74,8 @@ class _StartUpFinished(QObject):
             if self.quit_after == "paint":
                 QApplication.quit()
             else:
+                if self.after_paint is not None:
+                    QTimer.singleShot(0, self, self.after_paint)
                 QTimer.singleShot(0, self, self._warm_up)
         return False
 
@@ -202,7 +208,6 @@ def main(argv: list[str] | None = None) -> int:
     app.setWindowIcon(_icon())
     sys.excepthook = _ErrorDialog(log_file)
     log.info("%s %s starting", APP_NAME, __version__)
-    server = single.listen() if single is not None else None  # now that there is an event loop to serve
 
     if self_check_dir is not None:
         from launchdesk.views.self_check import run_self_check
@@ -212,17 +217,15 @@ def main(argv: list[str] | None = None) -> int:
     from launchdesk.views.main_window import MainWindow
 
     window = MainWindow()
-    if server is not None:
-        from launchdesk.views.single_instance import WindowRequests
-
-        WindowRequests(window, server)  # requests wait in the server's queue until the event loop runs
+    if single is not None:
+        single.serve(window)  # later launches wait until it listens, right after the first paint
     _open_first_workspace(window, next(iter(app.arguments()[1:]), None))
-    start_up = _StartUpFinished(window, quit_after)
+    start_up = _StartUpFinished(window, quit_after, single.listen if single is not None else None)
     window.installEventFilter(start_up)
     window.show()
     try:
         return app.exec()
     finally:
         sys.excepthook = sys.__excepthook__  # no dialogs once the event loop is gone
-        if server is not None:
-            server.close()  # the next launch becomes the primary without finding a stale name
+        if single is not None:
+            single.close()  # the next launch becomes the primary without finding a stale name

@@ -26,6 +26,8 @@ from launchdesk.views.single_instance import InstanceServer, WindowRequests, req
 pytestmark = pytest.mark.gui
 
 unix_only = pytest.mark.skipif(sys.platform == "win32", reason="a stale name is a socket file on Unix")
+# The offscreen platform cannot raise a window; that is about the test platform, not LaunchDesk.
+offscreen_cannot_raise = pytest.mark.qt_log_ignore(OFFSCREEN_NOISE, r"This plugin does not support raise\(\)")
 
 
 @pytest.fixture
@@ -156,7 +158,7 @@ def test_a_name_left_by_a_crashed_instance_is_taken_over(qapp, config_dir: Path)
     assert not os.path.exists(path)
 
 
-@pytest.mark.qt_log_ignore(OFFSCREEN_NOISE, r"This plugin does not support raise\(\)")  # offscreen, not LaunchDesk
+@offscreen_cannot_raise
 def test_the_window_is_raised_and_opens_the_workspace_the_usual_way(
     qtbot, qapp, tmp_path: Path, demo_workspace: Path, monkeypatch: pytest.MonkeyPatch, config_dir: Path
 ):
@@ -193,6 +195,34 @@ def test_the_window_is_raised_and_opens_the_workspace_the_usual_way(
     dialog.close()
     qtbot.waitUntil(lambda: window.document.workspace.path == demo_workspace, timeout=5000)
     window.close_workspace()
+
+
+@offscreen_cannot_raise
+def test_the_primary_listens_once_its_window_is_up_and_holds_the_lock_until_then(
+    qtbot, qapp, tmp_path: Path, demo_workspace: Path, monkeypatch: pytest.MonkeyPatch, config_dir: Path
+):
+    from PySide6.QtCore import QLockFile
+
+    name = server_name()
+    claim = single_instance.claim(None)
+    assert claim is not None and claim.server is None
+    assert not QLockFile(single_instance._lock_path(name)).tryLock(0), "held while the window is built"
+    window = MainWindow(QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat))
+    qtbot.addWidget(window)
+    monkeypatch.setattr(claim, "FALLBACK_MS", 50)  # as when a dialog holds the first paint back
+    claim.serve(window)
+    try:
+        qtbot.waitUntil(lambda: claim.server is not None, timeout=5000)
+        assert claim.listen() is claim.server  # the first paint's call finds it listening already
+        free = QLockFile(single_instance._lock_path(name))
+        assert free.tryLock(0)
+        free.unlock()
+        assert single_instance._send(name, {"v": 1, "open": str(demo_workspace)}) is False  # queued: we are busy
+        qtbot.waitUntil(lambda: window.document.workspace is not None, timeout=10_000)
+        assert window.document.workspace.path == demo_workspace
+    finally:
+        claim.close()
+        window.close_workspace()
 
 
 # --- real processes ---
@@ -295,6 +325,23 @@ def test_a_second_launch_hands_its_workspace_to_the_running_one(
 
     primary.terminate()
     primary.communicate(timeout=30)
+
+
+@pytest.mark.slow
+def test_two_launches_at_the_same_moment_end_in_one_window(
+    launches: Launches, tmp_path: Path, demo_workspace: Path, short_tmp: Path
+):
+    home = tmp_path / "home"
+    env = app_env(home, short_tmp)
+    other = Path(shutil.copy(demo_workspace, tmp_path / "other.launchdesk"))
+    first = launches.start([str(demo_workspace)], env)
+    second = launches.start([str(other)], env)
+    wait_for(lambda: first.poll() is not None or second.poll() is not None)
+    ended, running = (first, second) if first.poll() is not None else (second, first)
+    assert ended.returncode == 0, ended.communicate()
+    wait_for(lambda: sorted(opened(home)) == sorted([str(demo_workspace), str(other)]) or running.poll() is not None)
+    assert running.poll() is None, running.communicate()
+    assert listening(home) == 1
 
 
 @pytest.mark.slow

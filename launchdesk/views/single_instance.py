@@ -19,23 +19,28 @@ users never meet), and on Linux lives in the user's private runtime folder when 
 behind by a LaunchDesk that crashed answers no connection: the next launch removes it and becomes the
 primary. A QLockFile next to it is held from the check until the new primary listens, so two launches at
 the same moment cannot both become the primary.
+
+Start-up cost: QtNetwork takes 10-20 ms to load. When no socket file exists (Unix; the usual start) the check
+needs no QtNetwork, and the primary listens right after its first paint, so the first paint waits only for
+the lock file. A later launch meanwhile waits for the lock, then finds the primary listening.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import os
 import sys
+import zlib
 from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QByteArray, QDir, QLockFile, QObject, QTimer, Signal
-from PySide6.QtNetwork import QLocalServer, QLocalSocket
 
 from launchdesk import APP_ID, paths
 
 if TYPE_CHECKING:
+    from PySide6.QtNetwork import QLocalSocket
+
     from launchdesk.views.main_window import MainWindow
 
 log = logging.getLogger(__name__)
@@ -45,7 +50,7 @@ PROTOCOL_VERSION = 1
 MAX_REQUEST_BYTES = 64 * 1024
 CONNECT_MS = 1000
 REPLY_MS = 500  # a busy primary answers later; the request waits in its queue, and this launch exits anyway
-LOCK_WAIT_MS = 10_000  # the primary holds the lock only while it creates its QApplication and listens
+LOCK_WAIT_MS = 20_000  # a primary holds the lock from its check until it listens, right after its first paint
 CLIENT_IDLE_MS = 5000
 
 
@@ -57,8 +62,8 @@ def server_name() -> str:
     """Per user and per config folder; a full socket path in the user's runtime folder on Linux."""
     user = str(os.getuid()) if hasattr(os, "getuid") else os.environ.get("USERNAME", "")
     config = os.path.abspath(paths.config_dir())
-    digest = hashlib.sha256(f"{user}\0{config}".encode()).hexdigest()[:16]
-    name = f"{APP_ID.rsplit('.', 1)[-1].lower()}-{digest}"  # short: a socket path has ~100 bytes at most
+    digest = zlib.crc32(f"{user}\0{config}".encode())  # zlib is loaded already; hashlib would load OpenSSL
+    name = f"{APP_ID.rsplit('.', 1)[-1].lower()}-{digest:08x}"  # short: a socket path has ~100 bytes at most
     runtime = os.environ.get("XDG_RUNTIME_DIR")
     if sys.platform.startswith("linux") and runtime and os.path.isdir(runtime):
         return os.path.join(runtime, name)
@@ -96,14 +101,14 @@ def request_for(argument: str | None) -> tuple[dict[str, object], str | None]:
 def _send(name: str, request: dict[str, object]) -> bool | None:
     """Hand a request to the running LaunchDesk: True if it answered, False if the request is queued but it did
     not answer yet, None if no LaunchDesk listens on ``name``."""
+    from PySide6.QtNetwork import QLocalSocket
+
     socket = QLocalSocket()
     socket.connectToServer(name)
     if not socket.waitForConnected(CONNECT_MS):
         return None
     socket.write(QByteArray(json.dumps(request).encode() + b"\n"))
-    if not socket.waitForBytesWritten(CONNECT_MS) and socket.bytesToWrite():
-        socket.abort()
-        return None
+    socket.waitForBytesWritten(CONNECT_MS)
     answered = False
     while socket.waitForReadyRead(REPLY_MS):
         if socket.canReadLine():
@@ -116,21 +121,12 @@ def _send(name: str, request: dict[str, object]) -> bool | None:
     return answered
 
 
-class Claim:
-    """This launch is the primary: it holds the lock until ``listen`` (call it once the QApplication exists)."""
-
-    def __init__(self, name: str, lock: QLockFile | None) -> None:
-        self.name = name
-        self.lock = lock
-
-    def listen(self) -> InstanceServer | None:
-        try:
-            server = InstanceServer(self.name)
-            return server if server.listen() else None
-        finally:
-            if self.lock is not None:
-                self.lock.unlock()
-                self.lock = None
+def _nobody_listens(name: str) -> bool:
+    """Certainly no LaunchDesk listens on ``name``, known without loading QtNetwork: on Unix a listening server
+    has a socket file (one may be left by a crash, though; then the connection attempt tells)."""
+    if sys.platform == "win32":
+        return False  # a named pipe: only a connection attempt tells
+    return not os.path.exists(name if os.path.isabs(name) else os.path.join(QDir.tempPath(), name))
 
 
 def claim(argument: str | None) -> Claim | None:
@@ -139,13 +135,15 @@ def claim(argument: str | None) -> Claim | None:
     name = server_name()
     lock: QLockFile | None = QLockFile(_lock_path(name))
     assert lock is not None
-    if not lock.tryLock(LOCK_WAIT_MS):
+    if not lock.tryLock(LOCK_WAIT_MS):  # held by a LaunchDesk that is starting, until it listens
         log.warning("Another LaunchDesk is starting and holds %s; not waiting for it longer", lock.fileName())
         lock = None
+    if _nobody_listens(name):
+        return Claim(name, lock)
     request, note = request_for(argument)
     sent = _send(name, request)
     if sent is None:
-        return Claim(name, lock)  # nobody listens; a crashed primary's name is removed in listen()
+        return Claim(name, lock)  # nobody answered: a crashed primary's name, removed when this one listens
     if lock is not None:
         lock.unlock()
     shown = request["open"] or "(no workspace)"
@@ -158,6 +156,53 @@ def claim(argument: str | None) -> Claim | None:
     return None
 
 
+class Claim(QObject):
+    """This launch is the primary. It holds the lock until it listens: ``listen`` is meant for right after the
+    window's first paint (QtNetwork costs more than the first paint should wait for); ``serve`` makes it
+    happen after FALLBACK_MS anyway, when a dialog or a slow workspace holds the first paint back. A later
+    launch waits for the lock meanwhile."""
+
+    FALLBACK_MS = 2000
+
+    def __init__(self, name: str, lock: QLockFile | None) -> None:
+        super().__init__()
+        self.name = name
+        self.lock = lock
+        self.server: InstanceServer | None = None
+        self.window: MainWindow | None = None
+        self._tried = False
+
+    def serve(self, window: MainWindow) -> None:
+        """Requests will go to ``window``; call before its first workspace is opened (that may show a dialog)."""
+        self.window = window
+        QTimer.singleShot(self.FALLBACK_MS, self, self.listen)
+
+    def listen(self) -> InstanceServer | None:
+        if self._tried:
+            return self.server
+        self._tried = True
+        try:
+            server = InstanceServer(self.name)
+            # Without the lock another launch may be becoming the primary: its name is not removed then.
+            if server.listen(remove_stale=self.lock is not None):
+                self.server = server
+                if self.window is not None:
+                    WindowRequests(self.window, server)
+        finally:
+            if self.lock is not None:
+                self.lock.unlock()
+                self.lock = None
+        return self.server
+
+    def close(self) -> None:
+        """At exit: the name is removed, so the next launch becomes the primary without a stale name."""
+        if self.server is not None:
+            self.server.close()
+        if self.lock is not None:
+            self.lock.unlock()
+            self.lock = None
+
+
 class InstanceServer(QObject):
     """The primary's listener: each request from a later launch becomes ``requested(target)``, where an empty
     target means only "raise the window"."""
@@ -165,14 +210,19 @@ class InstanceServer(QObject):
     requested = Signal(str)
 
     def __init__(self, name: str) -> None:
+        from PySide6.QtNetwork import QLocalServer  # loaded only now: after the first paint in a primary
+
         super().__init__()
         self.name = name
         self.server = QLocalServer(self)
         self.server.setSocketOptions(QLocalServer.SocketOption.UserAccessOption)
         self.server.newConnection.connect(self._accept)
 
-    def listen(self) -> bool:
-        QLocalServer.removeServer(self.name)  # a name left by a LaunchDesk that crashed; nobody answered on it
+    def listen(self, *, remove_stale: bool = True) -> bool:
+        from PySide6.QtNetwork import QLocalServer
+
+        if remove_stale:
+            QLocalServer.removeServer(self.name)  # a name left by a LaunchDesk that crashed; nobody answered on it
         if not self.server.listen(self.name):
             log.warning("Cannot listen for later launches on %s: %s", self.name, self.server.errorString())
             return False
