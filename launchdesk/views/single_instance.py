@@ -133,11 +133,10 @@ def claim(argument: str | None) -> Claim | None:
     """Before anything is built: hand ``argument`` (a workspace path or URL, or None) to a running LaunchDesk
     and return None, or return a Claim when this launch is the primary."""
     name = server_name()
-    lock: QLockFile | None = QLockFile(_lock_path(name))
-    assert lock is not None
-    if not lock.tryLock(LOCK_WAIT_MS):  # held by a LaunchDesk that is starting, until it listens
-        log.warning("Another LaunchDesk is starting and holds %s; not waiting for it longer", lock.fileName())
-        lock = None
+    lock_file = QLockFile(_lock_path(name))
+    lock = lock_file if lock_file.tryLock(LOCK_WAIT_MS) else None  # a starting LaunchDesk holds it until it listens
+    if lock is None:
+        log.warning("Another LaunchDesk is starting and holds %s; not waiting for it longer", lock_file.fileName())
     if _nobody_listens(name):
         return Claim(name, lock)
     request, note = request_for(argument)
