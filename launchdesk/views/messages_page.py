@@ -779,19 +779,10 @@ class MessagesPage(RolloutPage):
             return
         count = state.deliveries.get("pending", 0) if row.text.state is MessageState.SENDING else (
             state.counts["reachable"])
-        box = QMessageBox(QMessageBox.Icon.Question, "Send the message?",
-                          f"Send “{row.text.name}” to {count} accounts with access?", parent=self)
-        box.setInformativeText(f"{state.counts['without_access']} accounts without access and "
-                               f"{state.counts['unpredictable']} unpredictable ones are left out. Access is "
-                               "checked again for each recipient as it goes.")
-        box.addButton(QMessageBox.StandardButton.Cancel)
-        self.confirm_button = box.addButton(f"Send to {count}", QMessageBox.ButtonRole.AcceptRole)
-        self.confirm_button.clicked.connect(self.start_send)
-        box.setWindowModality(Qt.WindowModality.WindowModal)
-        box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
-        box.finished.connect(lambda _r: setattr(self, "dialog", None))
-        self.dialog = box
-        box.open()
+        self._confirm("Send the message?", f"Send “{row.text.name}” to {count} accounts with access?",
+                      f"{state.counts['without_access']} accounts without access and "
+                      f"{state.counts['unpredictable']} unpredictable ones are left out. Access is "
+                      "checked again for each recipient as it goes.", f"Send to {count}", self.start_send)
 
     def start_send(self) -> None:
         self._start_sending(send_message)
@@ -800,22 +791,26 @@ class MessagesPage(RolloutPage):
         row, state = self.current_row(), self.audience
         if row is None or state is None or not state.retryable or state.retry_blockers:
             return
-        box = QMessageBox(QMessageBox.Icon.Question, "Retry the failed deliveries?",
-                          f"Send “{row.text.name}” again to the {state.retryable} recipients whose delivery "
-                          "failed?", parent=self)
-        box.setInformativeText("Access is checked again for each recipient as it goes. Deliveries dropped after "
-                               "an uncertain attempt are not retried.")
+        self._confirm("Retry the failed deliveries?",
+                      f"Send “{row.text.name}” again to the {state.retryable} recipients whose delivery failed?",
+                      "Access is checked again for each recipient as it goes. Deliveries dropped after an "
+                      "uncertain attempt are not retried.", f"Retry {state.retryable}", self.start_retry)
+
+    def start_retry(self) -> None:
+        self._start_sending(retry_failed)
+
+    def _confirm(self, title: str, question: str, details: str, go: str, then: Any) -> None:
+        """The window-modal question before a send or a retry; ``go`` names the button that starts it."""
+        box = QMessageBox(QMessageBox.Icon.Question, title, question, parent=self)
+        box.setInformativeText(details)
         box.addButton(QMessageBox.StandardButton.Cancel)
-        self.confirm_button = box.addButton(f"Retry {state.retryable}", QMessageBox.ButtonRole.AcceptRole)
-        self.confirm_button.clicked.connect(self.start_retry)
+        self.confirm_button = box.addButton(go, QMessageBox.ButtonRole.AcceptRole)
+        self.confirm_button.clicked.connect(then)
         box.setWindowModality(Qt.WindowModality.WindowModal)
         box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         box.finished.connect(lambda _r: setattr(self, "dialog", None))
         self.dialog = box
         box.open()
-
-    def start_retry(self) -> None:
-        self._start_sending(retry_failed)
 
     def _start_sending(self, run: Any) -> None:
         """Run a send or a retry in a worker, with the progress bar and Cancel."""
