@@ -577,3 +577,20 @@ def test_the_keyboard_reaches_a_phases_markers_and_enter_opens_one(window, demo_
     else:
         assert window.tabs.currentIndex() == window.CHECKLISTS
         assert window.checklist_page.current_item().id in last.ids
+
+
+@pytest.mark.parametrize("rollout_name", ["Billing Insights", "Smart Scheduling", "Workflow Automations"])
+def test_a_rollout_opens_with_a_bar_in_view(qtbot, timeline, demo_workspace, rollout_name):
+    """A finished or future rollout opens on its first phase, an ongoing one on today and the phase at hand; the
+    visible part of the timeline is never an empty stretch (a finished plan once opened on its first day and its
+    last row)."""
+    timeline.resize(900, 300)  # few rows fit: the vertical position matters
+    phases = show(timeline, demo_workspace, rollout_name)
+    view = timeline.view
+    visible = view.mapToScene(view.viewport().rect()).boundingRect()
+    shown = [p for p in phases if visible.intersects(timeline.scene.bars[p.id].sceneBoundingRect())]
+    assert shown, f"no bar of {rollout_name} is in view"
+    now = dt.datetime.now(dt.timezone.utc)
+    if now < min(p.planned_start for p in phases) or now > max(p.planned_end for p in phases):
+        first = min(phases, key=lambda p: p.planned_start)
+        assert first in shown

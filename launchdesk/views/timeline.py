@@ -887,12 +887,14 @@ class TimelineWidget(QWidget):
         if self._first_layout and plan and plan.phases:
             # First look: today and the phase at hand when the rollout is under way, else its first phase.
             self._first_layout = False
-            now, first = self.scene.clock(), min(p.start for p in plan.phases)
-            at_hand = next((p for p in plan.phases if p.end > now), plan.phases[-1])
-            if first <= now <= max(p.end for p in plan.phases):
+            # Before it starts or once it is over, the plan is read from its first phase, in both directions.
+            now, first = self.scene.clock(), min(plan.phases, key=lambda p: p.start)
+            if first.start <= now <= max(p.end for p in plan.phases):
+                at_hand = next((p for p in plan.phases if p.end > now), plan.phases[-1])
                 self.view.scroll_to_time(now)
             else:
-                self.view.scroll_to_time(first, at=60)
+                at_hand = first
+                self.view.scroll_to_time(first.start, at=60)
             self.view.verticalScrollBar().setValue(round(self.scene.bars[at_hand.id].row_y - ROW_HEIGHT))
         else:
             self.view.scroll_to_time(left, at=0)
