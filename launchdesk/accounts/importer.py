@@ -621,12 +621,17 @@ class _StagingSql:
         self.property_keys = {f"k{n}": header[i] for n, i in enumerate(cols.prop_is)}
         # Properties become a JSON object built by the database itself (json_object / json_build_object take
         # at most 127 / 100 arguments, so larger objects are merged from groups).
+        # PostgreSQL cannot tell a bound key's type inside json_build_object: it is said to be text.
+        def key_param(n: int) -> str:
+            return f":k{n}" if dialect == "sqlite" else f"CAST(:k{n} AS TEXT)"
+
         build, merge, group = (
             ("json_object", "json_patch({a}, {b})", 60) if dialect == "sqlite"
             else ("json_build_object", "({a}::jsonb || {b}::jsonb)::json", 45)
         )
         parts = [
-            f"{build}(" + ", ".join(f":k{n}, {props[n]}" for n in range(start, min(start + group, len(props)))) + ")"
+            f"{build}(" + ", ".join(f"{key_param(n)}, {props[n]}" for n in range(start, min(start + group, len(props))))
+            + ")"
             for start in range(0, len(props), group)
         ] or [f"{build}()"]
         attributes = parts[0]
