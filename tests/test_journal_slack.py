@@ -51,11 +51,15 @@ def ok():
 
 
 @pytest.fixture
-def world(tmp_path: Path, secret_service) -> Iterator[SlackWorld]:
+def world(request, tmp_path: Path, secret_service) -> Iterator[SlackWorld]:
+    """A workspace file, or with ``indirect`` parameter "postgresql" a team workspace (then ``path`` is its URL)."""
     server = LoopbackHttp()
     hook = HOOK + f"secret{time.time_ns()}"
     server.route(hook, ok())
-    path = tmp_path / "slack.launchdesk"
+    if getattr(request, "param", "sqlite") == "postgresql":
+        path = request.getfixturevalue("postgres_server").create_database(f"slack_{time.time_ns()}")
+    else:
+        path = tmp_path / "slack.launchdesk"
     workspace = create_workspace(path)
     with workspace.transaction() as s:
         connection = add_connection(s, "team-slack", "slack", url=server.url, secret=server.url + hook)
@@ -121,6 +125,7 @@ def test_a_slack_that_is_down_keeps_the_entries_for_the_next_run(world: SlackWor
     assert len([p for p in world.posts() if "No-go" in p]) == 2  # the refused one and the one that went
 
 
+@pytest.mark.parametrize("world", ["sqlite", "postgresql"], indirect=True)
 def test_two_posters_at_once_post_every_entry_exactly_once(world: SlackWorld) -> None:
     for number in range(6):
         world.record("decision.go", f"Go number {number}")
