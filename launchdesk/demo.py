@@ -307,7 +307,7 @@ class _Demo:
             self._run_phase(rollout, phase, complete=index < 2, actual_start=start + dt.timedelta(minutes=12))
             message = phase.messages[0]
             self._approve(rollout, message, start - dt.timedelta(days=2))
-            self._send(rollout, message, start + dt.timedelta(minutes=message.send_offset_minutes), already,
+            self._send(rollout, message, due_at(start, message.send_offset_minutes, ZoneInfo(TEAM_TIMEZONE)), already,
                        failures=3 if index == 1 else 0)
         for item in phases[3].checklist[:2]:  # some people prepare early
             self._tick(item, self.now - dt.timedelta(hours=2))
@@ -334,8 +334,8 @@ class _Demo:
             self._run_phase(rollout, phase, complete=True, actual_start=phase.planned_start)
             message = phase.messages[0]
             self._approve(rollout, message, phase.planned_start - dt.timedelta(days=3))
-            self._send(rollout, message, phase.planned_start + dt.timedelta(minutes=message.send_offset_minutes),
-                       already)
+            self._send(rollout, message,
+                       due_at(phase.planned_start, message.send_offset_minutes, ZoneInfo(TEAM_TIMEZONE)), already)
         rollout.status = RolloutStatus.COMPLETE
         self._journal(rollout, "rollout.completed", f"'{rollout.name}' reached everyone; the rollout is complete.",
                       phases[-1].planned_end, Role.PMM)
@@ -374,14 +374,14 @@ class _Demo:
 
     def _approve(self, rollout: Rollout, message: Message, at: dt.datetime) -> None:
         # The same journal entry as a real approval, with the content fingerprint the send guard checks.
-        from launchdesk.comms.approval import APPROVED_KIND, content_fingerprint
+        from launchdesk.comms.approval import APPROVED_KIND, approval_details
 
         message.state = MessageState.APPROVED
         message.approved_by = self.by_role[Role.PMM][0]
         message.approved_at = at
         self.session.flush()
         self._journal(rollout, APPROVED_KIND, f"'{message.name}' for {message.phase.name} approved.", at, Role.PMM,
-                      details={"message": message.id, "content": content_fingerprint(message)})
+                      details=approval_details(message))
 
     def _send(self, rollout: Rollout, message: Message, at: dt.datetime, already: set[int], *,
               failures: int = 0) -> None:

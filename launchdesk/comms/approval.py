@@ -1,8 +1,10 @@
 """A message's approval: draft → in review → approved (by whom, when) → sending → sent / partly failed.
 
-Any edit of what a message says or to whom (subject, body, channel, audience, cohort) after approval sends
-it back to draft: an attribute listener does it whichever code makes the edit, and approval records a
+Any edit of what a message says or to whom (subject, body, channel, audience, cohort, phase) after approval
+sends it back to draft: an attribute listener does it whichever code makes the edit, and approval records a
 fingerprint of the content in the journal so the send guard can also catch an edit made behind the ORM's back.
+The fingerprint covers the audience as it resolves: the phase, and the cohort the message goes to (its own, else
+its phase's), so moving a message to another phase, or giving its phase another cohort, needs a new approval.
 A message being sent, or sent, cannot be edited at all.
 """
 
@@ -20,6 +22,9 @@ from launchdesk import journal
 from launchdesk.models import JournalEntry, Message, MessageState, utcnow
 
 CONTENT_FIELDS = ("subject", "body", "channel", "audience", "cohort_id")
+AUDIENCE_FIELDS = ("phase_id",)  # also to whom (the phase's cohort when the message has none of its own) and when
+# 1: CONTENT_FIELDS only (approvals recorded before the phase and resolved cohort were covered); 2: with them.
+FINGERPRINT_VERSION = 2
 LOCKED_STATES = (MessageState.SENDING, MessageState.SENT, MessageState.PARTLY_FAILED)
 APPROVED_KIND = "message_approved"
 
@@ -61,7 +66,7 @@ def approve(session: Session, message: Message, *, by: str, now: dt.datetime | N
     message.approved_at = now or utcnow()
     journal.record(session, APPROVED_KIND, f"Message '{message.name}' approved by {message.approved_by}",
                    rollout=message.phase.rollout_id, actor=by,
-                   details={"message": message.id, "content": content_fingerprint(message)})
+                   details=approval_details(message))
 
 
 def return_to_draft(session: Session, message: Message, *, by: str, reason: str = "") -> None:
@@ -87,14 +92,24 @@ def edit_message(session: Session, message: Message, *, by: str, **changes: Any)
     return lost
 
 
-def content_fingerprint(message: Message) -> str:
-    """A hash of what the message says and to whom; approval stores it, the send guard compares it."""
+def content_fingerprint(message: Message, *, version: int = FINGERPRINT_VERSION) -> str:
+    """A hash of what the message says and to whom; approval stores it, the send guard compares it.
+
+    From version 2 it covers the phase and the cohort the message resolves to (its own, else its phase's).
+    """
     content = [str(getattr(message, name)) for name in CONTENT_FIELDS]
+    if version >= 2:
+        cohort_id = message.cohort_id if message.cohort_id is not None else message.phase.cohort_id
+        content += [str(getattr(message, name)) for name in AUDIENCE_FIELDS] + [str(cohort_id)]
     return hashlib.sha256(json.dumps(content).encode()).hexdigest()
 
 
-def approved_content(session: Session, message: Message) -> str | None:
-    """The fingerprint recorded by the message's latest approval, None if it was never approved."""
+def approval_details(message: Message) -> dict[str, Any]:
+    """The details of an approval's journal entry: the message, its fingerprint and the fingerprint's version."""
+    return {"message": message.id, "content": content_fingerprint(message), "fingerprint": FINGERPRINT_VERSION}
+
+
+def _latest_approval(session: Session, message: Message) -> dict[str, Any] | None:
     entries = session.scalars(
         select(JournalEntry).where(JournalEntry.kind == APPROVED_KIND,
                                    JournalEntry.rollout_id == message.phase.rollout_id)
@@ -102,8 +117,23 @@ def approved_content(session: Session, message: Message) -> str | None:
     )
     for entry in entries:
         if (entry.details or {}).get("message") == message.id:
-            return str(entry.details.get("content"))
+            return dict(entry.details)
     return None
+
+
+def approved_content(session: Session, message: Message) -> str | None:
+    """The fingerprint recorded by the message's latest approval, None if it was never approved."""
+    details = _latest_approval(session, message)
+    return None if details is None else str(details.get("content"))
+
+
+def approval_holds(session: Session, message: Message) -> bool:
+    """Whether the message is still what its latest approval saw (compared the way that approval fingerprinted it)."""
+    details = _latest_approval(session, message)
+    if details is None:
+        return False
+    version = details.get("fingerprint", 1)
+    return str(details.get("content")) == content_fingerprint(message, version=int(version))
 
 
 def _require(message: Message, states: tuple[MessageState, ...], action: str, hint: str = "") -> None:
@@ -129,6 +159,6 @@ def _on_content_edit(target: Message, value: Any, oldvalue: Any, _initiator: Any
         _to_draft(target)
 
 
-# "cohort" too: assigning the relationship changes cohort_id only at flush, without a "set" event of its own.
-for _field in (*CONTENT_FIELDS, "cohort"):
+# "cohort" and "phase" too: assigning a relationship changes its id column only at flush, without a "set" event.
+for _field in (*CONTENT_FIELDS, *AUDIENCE_FIELDS, "cohort", "phase"):
     event.listen(getattr(Message, _field), "set", _on_content_edit)

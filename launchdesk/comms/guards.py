@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from launchdesk.comms.approval import approved_content, content_fingerprint
+from launchdesk.comms.approval import approval_holds
 from launchdesk.comms.audience import ALL_CUSTOMERS, Audience, message_cohort
 from launchdesk.models import (
     Channel,
@@ -76,7 +76,7 @@ def send_blockers(session: Session, message: Message, audience: Audience, *,
     if message.state not in allowed:
         block("not_approved", f"Only an approved message can be sent; '{message.name}' is "
                               f"{message.state.value.replace('_', ' ')}.")
-    elif approved_content(session, message) != content_fingerprint(message):
+    elif not approval_holds(session, message):
         block("edited", f"'{message.name}' changed after it was approved; it needs a new review and approval.")
     if rollout.status is RolloutStatus.ROLLED_BACK or phase.status is PhaseStatus.ROLLED_BACK:
         block("rolled_back", f"The rollout '{rollout.name}' was rolled back; nobody should be told about it now.")
