@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from PySide6.QtCore import QItemSelectionModel, QModelIndex, Qt, QTimer
-from PySide6.QtGui import QShowEvent
+from PySide6.QtGui import QAction, QKeySequence, QShowEvent
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QComboBox,
@@ -54,6 +54,8 @@ from launchdesk.comms.outbox import (
 )
 from launchdesk.models import (
     Account,
+    Channel,
+    Cohort,
     Connection,
     ConnectionKind,
     Delivery,
@@ -61,11 +63,19 @@ from launchdesk.models import (
     Message,
     MessageState,
     Phase,
+    PhaseKind,
     utcnow,
 )
 from launchdesk.views.document import WorkspaceDocument
 from launchdesk.views.item_models import Column, RecordTableModel, local_text
-from launchdesk.views.message_editor import CHANNEL_LABELS, MessageEditor, MessageText
+from launchdesk.views.message_commands import (
+    ChangeMessageAudience,
+    DeleteMessage,
+    MessageAudience,
+    NewMessage,
+    audience_refusal,
+)
+from launchdesk.views.message_editor import CHANNEL_LABELS, HoursSpinBox, MessageEditor, MessageText
 from launchdesk.views.message_preview import PROBLEM_STYLE, MessagePreview
 from launchdesk.views.pages import RolloutPage, section
 from launchdesk.views.tasks import TaskHandle, run_task
@@ -103,6 +113,20 @@ class MessageRow:
     approved_by: str | None
     approved_at: dt.datetime | None
     deliveries: dict[str, int]
+    phase_id: int = 0
+    cohort_id: int | None = None
+    scope: str = "cohort"
+
+
+@dataclass(frozen=True)
+class PhaseChoice:
+    """A phase a message can go with, and the cohort it brings."""
+
+    id: int
+    name: str
+    cohort_id: int | None
+    cohort: str
+    planned_start: dt.datetime
 
 
 @dataclass(frozen=True)
@@ -253,6 +277,134 @@ class SendTestDialog(QDialog):
         self.resize(460, self.sizeHint().height())
 
 
+PHASE_COHORT, OTHER_COHORT, EVERYONE = "phase", "cohort", "all"
+
+
+class MessageDialog(QDialog):
+    """"New message…", "Duplicate…" and "Change audience…": the phase (which brings its cohort and sets when the
+    message goes), whom of it to address, and, for a new message, its channel, name and send offset."""
+
+    def __init__(self, title: str, phases: list[PhaseChoice], cohorts: list[tuple[int, str]], *,
+                 audience: MessageAudience | None = None, name: str = "", channel: Channel = Channel.EMAIL,
+                 offset_minutes: int = 0, audience_only: bool = False, ok_text: str = "Create draft",
+                 note: str = "", parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setWindowTitle(title)
+        self.setWindowModality(Qt.WindowModality.WindowModal)
+        self.phases = phases
+        self.cohorts = cohorts
+        self.audience_only = audience_only
+        self.note = note
+        self.phase = QComboBox()
+        for phase in phases:
+            self.phase.addItem(phase.name, phase.id)
+        self.who = QComboBox()
+        self.channel = QComboBox()
+        for value, label in CHANNEL_LABELS.items():
+            self.channel.addItem(label, value)
+        self.channel.setCurrentIndex(max(0, self.channel.findData(channel)))
+        self.name = QLineEdit(name)
+        self.name.setPlaceholderText("e.g. In-app notice for power users")
+        self.offset = HoursSpinBox()
+        self.offset.setRange(-30 * 24, 30 * 24)
+        self.offset.setDecimals(2)
+        self.offset.setSingleStep(0.5)
+        self.offset.setSuffix(" h after the phase starts")
+        self.offset.setValue(offset_minutes / 60)
+        self.summary = QLabel()
+        self.summary.setWordWrap(True)
+        self.summary.setStyleSheet(NOTE_STYLE)
+        self.buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Cancel)
+        self.ok_button = self.buttons.addButton(ok_text, QDialogButtonBox.ButtonRole.AcceptRole)
+        self.buttons.accepted.connect(self.accept)
+        self.buttons.rejected.connect(self.reject)
+
+        form = QFormLayout(self)
+        form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
+        if not audience_only:
+            form.addRow("Name", self.name)
+        form.addRow("Phase", self.phase)
+        form.addRow("Goes to", self.who)
+        if not audience_only:
+            form.addRow("Channel", self.channel)
+            form.addRow("Sends", self.offset)
+        form.addRow(self.summary)
+        form.addRow(self.buttons)
+
+        if audience is not None and self.phase.findData(audience.phase_id) >= 0:
+            self.phase.setCurrentIndex(self.phase.findData(audience.phase_id))
+        self._fill_who(audience)
+        self.phase.currentIndexChanged.connect(lambda _i: self._fill_who(None, keep=True))
+        for signal in (self.who.currentIndexChanged, self.channel.currentIndexChanged, self.offset.valueChanged):
+            signal.connect(lambda *_a: self._update())
+        self.name.textChanged.connect(lambda _t: self._update())
+        self._update()
+        self.resize(max(520, self.sizeHint().width()), self.sizeHint().height())
+
+    def current_phase(self) -> PhaseChoice | None:
+        index = self.phase.currentIndex()
+        return self.phases[index] if 0 <= index < len(self.phases) else None
+
+    def _fill_who(self, audience: MessageAudience | None, *, keep: bool = False) -> None:
+        """The phase's cohort first (the usual choice), the rollout's other cohorts, then all customers."""
+        kept = self.who.currentData() if keep else None
+        phase = self.current_phase()
+        self.who.blockSignals(True)
+        self.who.clear()
+        if phase is not None:
+            self.who.addItem(f"Cohort of the phase: {phase.cohort}" if phase.cohort_id is not None
+                             else "Cohort of the phase (it has none yet)", (PHASE_COHORT, None))
+        for cohort_id, name in self.cohorts:
+            if phase is None or cohort_id != phase.cohort_id:
+                self.who.addItem(f"Cohort: {name}", (OTHER_COHORT, cohort_id))
+        self.who.addItem("All customers (refused until the rollout is at 100%)", (EVERYONE, None))
+        if audience is not None and phase is not None:
+            if audience.scope == ALL_CUSTOMERS:
+                wanted: tuple[str, int | None] = (EVERYONE, None)
+            elif audience.cohort_id is None or audience.cohort_id == phase.cohort_id:
+                wanted = (PHASE_COHORT, None)
+            else:
+                wanted = (OTHER_COHORT, audience.cohort_id)
+        else:
+            wanted = kept if kept is not None and (kept[0] != OTHER_COHORT or phase is None
+                                                   or kept[1] != phase.cohort_id) else (PHASE_COHORT, None)
+        self.who.setCurrentIndex(max(0, self.who.findData(wanted)))
+        self.who.blockSignals(False)
+        self._update()
+
+    def audience(self) -> MessageAudience | None:
+        phase = self.current_phase()
+        if phase is None:
+            return None
+        kind, cohort_id = self.who.currentData() or (PHASE_COHORT, None)
+        if kind == OTHER_COHORT:
+            return MessageAudience(phase.id, cohort_id, "cohort")
+        return MessageAudience(phase.id, phase.cohort_id, ALL_CUSTOMERS if kind == EVERYONE else "cohort")
+
+    def values(self) -> dict[str, Any]:
+        return {"name": self.name.text().strip(), "channel": Channel(self.channel.currentData()),
+                "send_offset_minutes": round(self.offset.value() * 60)}
+
+    def _update(self) -> None:
+        phase, audience = self.current_phase(), self.audience()
+        if phase is None or audience is None:
+            self.summary.setText("This rollout has no phase to send with.")
+            self.ok_button.setEnabled(False)
+            return
+        if audience.scope == ALL_CUSTOMERS:
+            who = "every account of the workspace, once the rollout is at 100% and all of them have access"
+        else:
+            cohort = next((name for cid, name in self.cohorts if cid == audience.cohort_id), None)
+            who = (f"the accounts of the cohort “{cohort}” that have access when it is sent" if cohort
+                   else "nobody yet: the phase has no cohort")
+        when = ""
+        if not self.audience_only:
+            sends = phase.planned_start + dt.timedelta(minutes=round(self.offset.value() * 60))
+            when = f", planned for {local_text(sends)}"
+        self.summary.setText(f"Goes to {who}{when}." + (f" {self.note}" if self.note else ""))
+        self.ok_button.setEnabled(self.audience_only or bool(self.name.text().strip()))
+
+
 class MessagesPage(RolloutPage):
     """Compose, preview, approve and send the selected rollout's cohort messages."""
 
@@ -288,8 +440,31 @@ class MessagesPage(RolloutPage):
         self.list = table_view(self.messages, stretch=0)
         self.list.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.list.selectionModel().currentRowChanged.connect(self._on_current)
-        self.empty = QLabel("This rollout has no messages.")
+        self.empty = QLabel("This rollout has no messages: New message… writes one.")
         self.empty.hide()
+        self.phase_choices: list[PhaseChoice] = []
+        self.cohort_choices: list[tuple[int, str]] = []
+
+        # Writing messages and choosing whom they go to; each an undo step.
+        self.new_action = self._action("&New message…", self.new_message, QKeySequence("Ctrl+Shift+N"))
+        self.duplicate_action = self._action("D&uplicate…", self.duplicate_message, None)
+        self.audience_action = self._action("Change &audience…", self.change_audience, None)
+        self.delete_action = self._action("&Delete draft", self.delete_message,
+                                          QKeySequence(QKeySequence.StandardKey.Delete))
+        # Delete only from the list: in the editor the key deletes text.
+        self.removeAction(self.delete_action)
+        self.delete_action.setShortcutContext(Qt.ShortcutContext.WidgetShortcut)
+        self.list.addAction(self.delete_action)
+        self.action_buttons: dict[QAction, QPushButton] = {}
+        list_buttons = QHBoxLayout()
+        list_buttons.setContentsMargins(0, 0, 0, 0)
+        for action in (self.new_action, self.duplicate_action, self.audience_action, self.delete_action):
+            button = QPushButton(action.text().replace("&", ""))
+            button.clicked.connect(action.trigger)
+            action.changed.connect(lambda b=button, a=action: (b.setEnabled(a.isEnabled()), b.setToolTip(a.toolTip())))
+            self.action_buttons[action] = button
+            list_buttons.addWidget(button)
+        list_buttons.addStretch(1)
 
         # The composer: editor with approval, and the preview beside it.
         self.editor = MessageEditor(document)
@@ -444,13 +619,14 @@ class MessagesPage(RolloutPage):
         list_box = QWidget()
         list_layout = QVBoxLayout(list_box)
         list_layout.setContentsMargins(0, 0, 0, 0)
+        list_layout.addLayout(list_buttons)
         list_layout.addWidget(self.list)
         list_layout.addWidget(self.empty)
         rows = QSplitter(Qt.Orientation.Vertical)
         rows.addWidget(list_box)
         rows.addWidget(columns)
         rows.setStretchFactor(1, 1)
-        rows.setSizes([150, 500])
+        rows.setSizes([185, 500])  # the buttons and five messages (a template's) without scrolling
         layout = QVBoxLayout(self)
         layout.addWidget(rows)
         self._show_message(None)
@@ -478,6 +654,12 @@ class MessagesPage(RolloutPage):
                     counts[message_id][str(state)] = count
                 senders = [(c.id, c.name, c.kind) for c in s.scalars(
                     select(Connection).where(Connection.kind.in_(list(SENDER_KINDS.values()))).order_by(Connection.name))]
+                phases = [PhaseChoice(p.id, p.name, p.cohort_id, p.cohort.name if p.cohort else "", p.planned_start)
+                          for p in s.scalars(select(Phase).where(Phase.rollout_id == self.rollout_id,
+                                                                 Phase.kind == PhaseKind.ROLLOUT)
+                                             .options(selectinload(Phase.cohort)).order_by(Phase.position))]
+                cohorts = [(c.id, c.name) for c in s.scalars(
+                    select(Cohort).where(Cohort.rollout_id == self.rollout_id).order_by(Cohort.position))]
                 for m in messages:
                     cohort = message_cohort(m)
                     audience = "All customers" if m.audience == ALL_CUSTOMERS else (cohort.name if cohort else "—")
@@ -485,10 +667,11 @@ class MessagesPage(RolloutPage):
                         m.id, MessageText(m.id, m.name, m.subject, m.body, m.channel, m.send_offset_minutes, m.state,
                                           m.sender_connection_id),
                         m.phase.name, audience, m.phase.planned_start + dt.timedelta(minutes=m.send_offset_minutes),
-                        m.approved_by, m.approved_at, counts[m.id]))
+                        m.approved_by, m.approved_at, counts[m.id], m.phase_id, m.cohort_id, m.audience))
         else:
-            senders = []
+            senders, phases, cohorts = [], [], []
         self.senders = senders
+        self.phase_choices, self.cohort_choices = phases, cohorts
         keep = self.message_id
         self.messages.set_rows(rows)
         fit_columns(self.list)
@@ -565,6 +748,7 @@ class MessagesPage(RolloutPage):
 
     def _show_state(self, row: MessageRow | None) -> None:
         self._show_senders(row)
+        self._update_actions(row)
         if row is None:
             self.state_label.clear()
             for button in (self.review_button, self.approve_button, self.draft_button, self.test_button):
@@ -579,6 +763,127 @@ class MessagesPage(RolloutPage):
         self.approve_button.setEnabled(state is MessageState.IN_REVIEW)
         self.draft_button.setEnabled(state in (MessageState.IN_REVIEW, MessageState.APPROVED))
         self.test_button.setEnabled(True)
+
+    # --- writing messages, choosing their audience, deleting drafts ------------------------------------------
+    def _action(self, text: str, slot: Any, shortcut: QKeySequence | None) -> QAction:
+        action = QAction(text, self)
+        if shortcut is not None:
+            action.setShortcut(shortcut)
+        action.setShortcutContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
+        action.triggered.connect(lambda _checked=False: slot())
+        self.addAction(action)
+        return action
+
+    def _update_actions(self, row: MessageRow | None) -> None:
+        def tip(action: QAction, what: str) -> None:
+            keys = action.shortcut().toString(QKeySequence.SequenceFormat.NativeText)
+            action.setToolTip(f"{what} ({keys})" if keys else what)
+
+        self.new_action.setEnabled(self.rollout_id is not None and bool(self.phase_choices))
+        tip(self.new_action, "Write a new draft message for one of the rollout's phases" if self.phase_choices
+            else "The rollout has no phase to send a message with")
+        self.duplicate_action.setEnabled(row is not None)
+        tip(self.duplicate_action, "A new draft with this message's text, to change and send to someone else")
+        refused = audience_refusal(row.text.name, row.text.state) if row is not None else None
+        self.audience_action.setEnabled(row is not None and refused is None)
+        tip(self.audience_action, refused or ("Which phase and cohort it goes to"
+                                              + (" (takes the approval away)" if row is not None and
+                                                 row.text.state is MessageState.APPROVED else "")))
+        draft = row is not None and row.text.state is MessageState.DRAFT
+        self.delete_action.setEnabled(draft)
+        tip(self.delete_action, "Delete this draft" if draft or row is None else
+            f"Only a draft can be deleted; this one is {STATE_LABELS[row.text.state].lower()}")
+
+    def _open_dialog(self, dialog: MessageDialog, then: Any) -> MessageDialog:
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        dialog.accepted.connect(lambda: then(dialog))
+        dialog.finished.connect(lambda _r: setattr(self, "dialog", None) if self.dialog is dialog else None)
+        self.dialog = dialog
+        dialog.open()
+        return dialog
+
+    def _current_phase(self) -> int | None:
+        row = self.current_row()
+        return row.phase_id if row is not None else (self.phase_choices[0].id if self.phase_choices else None)
+
+    def new_message(self) -> MessageDialog | None:
+        """Open "New message…": OK writes a draft (an undo step) and selects it."""
+        self.load_now()
+        if self.rollout_id is None or not self.phase_choices:
+            return None
+        phase_id = self._current_phase()
+        dialog = MessageDialog("New message", self.phase_choices, self.cohort_choices,
+                               audience=MessageAudience(phase_id, None) if phase_id is not None else None,
+                               parent=self)
+        return self._open_dialog(dialog, lambda d: self._create(d))
+
+    def duplicate_message(self) -> MessageDialog | None:
+        """Open "Duplicate…" with the selected message's phase, audience, channel and offset."""
+        row = self.current_row()
+        if row is None:
+            return None
+        self.editor.commit()
+        dialog = MessageDialog("Duplicate message", self.phase_choices, self.cohort_choices,
+                               audience=MessageAudience(row.phase_id, row.cohort_id, row.scope),
+                               name=f"{row.text.name} (copy)", channel=row.text.channel,
+                               offset_minutes=row.text.send_offset_minutes, ok_text="Create copy", parent=self)
+        return self._open_dialog(dialog, lambda d: self._create(d, copy_of=row))
+
+    def _create(self, dialog: MessageDialog, copy_of: MessageRow | None = None) -> int | None:
+        audience = dialog.audience()
+        if audience is None:
+            return None
+        values = dialog.values()
+        text = copy_of.text if copy_of is not None else None
+        command = self.document.push(lambda: NewMessage(
+            self.document, audience, name=values["name"], channel=values["channel"],
+            send_offset_minutes=values["send_offset_minutes"],
+            # A copy keeps its text unless its channel changed, then it starts from that channel's default.
+            subject=text.subject if text is not None else None,
+            body=text.body if text is not None and text.channel is values["channel"] else None,
+            sender_connection_id=text.sender_connection_id if text is not None and
+            text.channel is values["channel"] else None,
+            copy_of=text.name if text is not None else None))
+        if command is None:
+            return None
+        self.load_now()
+        self.select_message(command.row_id)
+        return int(command.row_id)
+
+    def change_audience(self) -> MessageDialog | None:
+        """Open "Change audience…" for the selected message; refused, with the reason, once it is being sent."""
+        row = self.current_row()
+        if row is None:
+            return None
+        refused = audience_refusal(row.text.name, row.text.state)
+        if refused:
+            self.approval_note.setText(html.escape(refused))
+            self.approval_note.show()
+            return None
+        title = f"Audience of “{row.text.name}”"
+        dialog = MessageDialog(title, self.phase_choices, self.cohort_choices,
+                               audience=MessageAudience(row.phase_id, row.cohort_id, row.scope),
+                               audience_only=True, ok_text="Change audience", parent=self,
+                               note="It goes back to draft, to review and approve for its new audience."
+                               if row.text.state is MessageState.APPROVED else "")
+        return self._open_dialog(dialog, lambda d: self.set_audience(row.id, d.audience()))
+
+    def set_audience(self, message_id: int, audience: MessageAudience | None) -> bool:
+        """Give the message this audience as an undo step; False when nothing changed or it was refused."""
+        row = self.messages.rows[self.messages.row_of(message_id)] if self.messages.row_of(message_id) >= 0 else None
+        if audience is None or row is None or MessageAudience(row.phase_id, row.cohort_id, row.scope) == audience:
+            return False
+        self.editor.commit()
+        command = self.document.push(lambda: ChangeMessageAudience(self.document, message_id, audience))
+        return command is not None
+
+    def delete_message(self) -> bool:
+        """Delete the selected draft (an undo step)."""
+        row = self.current_row()
+        if row is None:
+            return False
+        self.editor.commit()
+        return self.document.push(lambda: DeleteMessage(self.document, row.id)) is not None
 
     # --- audience and guards ------------------------------------------------------------------------------
     @property
