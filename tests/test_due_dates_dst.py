@@ -1,5 +1,6 @@
 """A checklist item's due moment is the same everywhere it is shown, across Berlin's daylight-saving changes:
-the timeline's marker, the Checklists tab, its .ics and CSV exports, the go/no-go panel and the PDF plan.
+the timeline's marker, the Checklists tab, its .ics and CSV exports, the go/no-go panel and the PDF plan. A
+message's planned send time follows the same rule.
 
 Whole days of an offset count on the team's wall clock: "48 h before" a phase starting Monday 09:00 is
 Saturday 09:00 there, although only 47 (spring) or 49 (autumn) hours lie between them.
@@ -19,14 +20,14 @@ from sqlalchemy import select
 
 from launchdesk.export.pdf import export_plan
 from launchdesk.export.plan import ExportOptions
-from launchdesk.models import ChecklistItem, Phase, PhaseStatus, Role, Rollout, Setting
+from launchdesk.models import ChecklistItem, Message, Phase, PhaseStatus, Role, Rollout, Setting
 from launchdesk.planning.checklists import describe_offset, due_at, load_items
 from launchdesk.planning.schedule import when_text
 from launchdesk.views.checklist_page import ChecklistPage
 from launchdesk.views.document import WorkspaceDocument
 from launchdesk.views.gonogo_page import read_panel
 from launchdesk.views.timeline import TimelineWidget
-from launchdesk.views.timeline_items import ChecklistMarker
+from launchdesk.views.timeline_items import ChecklistMarker, MessageMarker
 from launchdesk.workspace import create_workspace, open_workspace
 
 pytestmark = pytest.mark.gui
@@ -178,3 +179,25 @@ def test_the_pdf_plan_shows_the_same_moments(qapp, workspace: Path, tmp_path: Pa
         assert f"{item.title} {shown} {describe_offset(item.offset_minutes)}" in text, (item.title, shown)
     assert "Sat 28 Mar 2026 09:00 48 h before" in text
     assert "Sat 24 Oct 2026 09:00 48 h before" in text
+
+
+def test_a_message_48_h_before_is_planned_at_the_same_wall_clock_moment(qapp, qtbot, document: WorkspaceDocument,
+                                                                       workspace: Path, tmp_path: Path):
+    with open_workspace(workspace) as ws, ws.transaction() as session:
+        phase = session.scalars(select(Phase).where(Phase.name == "After the spring change")).one()
+        session.add(Message(phase=phase, name="Heads-up e-mail", subject="Soon", body="Hello",
+                            send_offset_minutes=-2880))
+    sends = DUE["Brief support"]  # Saturday 28 March 09:00 CET, 47 hours before the phase
+    timeline = TimelineWidget(document)
+    qtbot.addWidget(timeline)
+    timeline.resize(1200, 500)
+    timeline.set_rollout(the_rollout_id(workspace))
+    (marker,) = [item for item in timeline.scene.items() if isinstance(item, MessageMarker)]
+    assert marker.scenePos().x() == pytest.approx(timeline.scene.scale.x(sends))
+    assert "Sends Sat 28 Mar 09:00 " in marker.toolTip()
+
+    out = tmp_path / "comms.pdf"
+    with open_workspace(workspace) as ws:
+        export_plan(ws, the_rollout_id(workspace), out, ExportOptions(sections=("comms",)))
+    text = " ".join(" ".join(page.extract_text().split()) for page in PdfReader(out).pages)
+    assert "Heads-up e-mail" in text and "Sat 28 Mar 2026 09:00" in text

@@ -14,6 +14,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -44,6 +45,7 @@ from launchdesk.planning.checklists import ROLE_LABELS, describe_offset, load_it
 from launchdesk.planning.cohort_rules import describe_rule, matches
 from launchdesk.planning.gates import format_duration, format_value
 from launchdesk.planning.readiness import READINESS_QUESTIONS
+from launchdesk.planning.schedule import due_at
 from launchdesk.planning.labels import PHASE_STATUS_LABELS
 
 SECTION_TITLES = {
@@ -313,7 +315,7 @@ def read_plan(
     if "checklists" in wanted:
         plan.checklists = _checklists(session, rollout, hours)
     if "comms" in wanted:
-        plan.messages = _messages(session, phases, options.message_bodies)
+        plan.messages = _messages(session, phases, options.message_bodies, hours.zone)
     return plan
 
 
@@ -406,7 +408,7 @@ def _cohorts(session: Session, cohorts: list[Cohort], cancelled: Callable[[], bo
 
 def _chart_phase(phase: Phase, hours: BusinessHours) -> ChartPhase:
     messages = tuple(
-        ChartMessage(m.name, phase.planned_start + dt.timedelta(minutes=m.send_offset_minutes))
+        ChartMessage(m.name, due_at(phase.planned_start, m.send_offset_minutes, hours.zone))
         for m in sorted(phase.messages, key=lambda m: (m.send_offset_minutes, m.id))
     )
     return ChartPhase(
@@ -493,7 +495,7 @@ def _checklists(session: Session, rollout: Rollout, hours: BusinessHours) -> lis
     return result
 
 
-def _messages(session: Session, phases: Sequence[Phase], bodies: bool) -> list[MessageInfo]:
+def _messages(session: Session, phases: Sequence[Phase], bodies: bool, zone: ZoneInfo) -> list[MessageInfo]:
     ids = [m.id for p in phases for m in p.messages]
     counts: dict[int, Counter[str]] = {}
     if ids:
@@ -513,7 +515,7 @@ def _messages(session: Session, phases: Sequence[Phase], bodies: bool) -> list[M
                 name=message.name,
                 channel={"email": "E-mail", "slack": "Slack", "webhook": "Webhook"}[message.channel.value],
                 audience=audience,
-                send_at=phase.planned_start + dt.timedelta(minutes=message.send_offset_minutes),
+                send_at=due_at(phase.planned_start, message.send_offset_minutes, zone),
                 state=MESSAGE_STATE_LABELS[message.state],
                 approved_by=message.approved_by,
                 approved_at=message.approved_at,

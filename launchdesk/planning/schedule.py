@@ -125,10 +125,10 @@ def shift(moment: dt.datetime, steps: int, unit: Unit, zone: ZoneInfo) -> dt.dat
 
 
 def due_at(phase_start: dt.datetime, offset_minutes: int, zone: ZoneInfo) -> dt.datetime:
-    """When a checklist item ``offset_minutes`` from its phase's start is due (UTC): whole days of the offset on
-    the team's wall clock, the rest in elapsed minutes. "48 h before" a phase starting Monday 09:00 in Berlin is
-    Saturday 09:00 there, also across a daylight-saving change. The one definition: the timeline's markers, the
-    checklists, their exports and the PDF all ask it."""
+    """When a checklist item is due, or a message is planned to go, ``offset_minutes`` from its phase's start
+    (UTC): whole days of the offset on the team's wall clock, the rest in elapsed minutes. "48 h before" a phase
+    starting Monday 09:00 in Berlin is Saturday 09:00 there, also across a daylight-saving change. The one
+    definition: the timeline's markers, the checklists, the Messages tab, their exports and the PDF all ask it."""
     sign = -1 if offset_minutes < 0 else 1
     days, rest = divmod(abs(offset_minutes), _MINUTES_PER_DAY)
     return shift(phase_start, sign * days, Unit.DAY, zone) + dt.timedelta(minutes=sign * rest)

@@ -193,7 +193,6 @@ class TimelineScene(QGraphicsScene):
         if warning is not None:
             self.warnings[phase.id] = warning
         bar.set_warning(warning)
-        px_per_minute = self.zoom.px_per_second * 60
         by_offset: dict[int, list[Any]] = {}
         for item in phase.checklist:
             by_offset.setdefault(item.offset_minutes, []).append(item)
@@ -203,8 +202,8 @@ class TimelineScene(QGraphicsScene):
             # Weeks and months squeeze a phase's due dates into one blot; they show from the days zooms on.
             marker.setVisible(self.zoom.px_per_day >= CHECKLIST_MIN_PX_PER_DAY)
         for message in phase.messages:
-            send = phase.start + dt.timedelta(minutes=message.offset_minutes)
-            MessageMarker(bar, message.offset_minutes * px_per_minute, message, when_text(send, zone))
+            send = due_at(phase.start, message.offset_minutes, zone)  # the same wall-clock rule as the checklist
+            MessageMarker(bar, scale.width(send - phase.start), message, when_text(send, zone))
         return bar
 
     def plan_of(self, phase_id: int) -> TimelinePlan:
