@@ -285,3 +285,19 @@ def test_typed_attributes():
     assert typed_attribute("80") == 80 and typed_attribute("2.5") == 2.5
     assert typed_attribute("true") is True and typed_attribute("False") is False
     assert typed_attribute("gold") == "gold" and typed_attribute("nan") == "nan" and typed_attribute("007x") == "007x"
+
+
+def test_a_prerequisite_that_is_off_or_missing_blocks_the_flag_for_everyone():
+    from launchdesk.access.sync import blocked_by
+    from launchdesk.models import ConnectionKind
+
+    flag = {"key": "checkout", "on": True, "prerequisites": [{"key": "api", "variation": 0}],
+            "prerequisiteFlags": [{"key": "api", "on": True}], "missingPrerequisites": []}
+    assert blocked_by(ConnectionKind.LAUNCHDARKLY, flag) is None  # which variation it serves is per account
+    flag["prerequisiteFlags"] = [{"key": "api", "on": False}]
+    assert blocked_by(ConnectionKind.LAUNCHDARKLY, flag) == "its prerequisite 'api' is off"
+    flag["prerequisiteFlags"], flag["missingPrerequisites"] = [], ["api"]
+    assert blocked_by(ConnectionKind.LAUNCHDARKLY, flag) == "its prerequisite 'api' does not exist (deleted or archived)"
+    # An Unleash parent that must be off depends on each account's evaluation: not a block for everyone.
+    child = {"dependencies": [{"feature": "p", "enabled": False}], "parents": [{"name": "p", "enabled": True}]}
+    assert blocked_by(ConnectionKind.UNLEASH, child) is None

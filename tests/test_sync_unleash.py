@@ -354,3 +354,37 @@ def test_a_flag_with_a_parent_flag_is_evaluated_with_its_parent(tmp_path, unleas
     assert {k: v == "true" for k, v in answers.items()} == expected
     assert 0 < sum(expected.values()) < 80  # the parent's 50% really splits the child's audience
     ws.close()
+
+
+def test_a_parent_flag_that_is_off_holds_the_plan_back(planned, admin):
+    """The flag is on at 25% but needs a parent that is off: nobody has it, so the approved 25% phase does not go
+    live and the plan drift says why; once the parent is on, the phase goes live and the drift clears."""
+    ws, flag, _ = planned
+    parent = unique_name("platform")
+    admin.create_feature(PROJECT, parent)
+    admin.flexible_rollout(PROJECT, parent, ENV, 100)
+    admin._call("POST", f"/api/admin/projects/{PROJECT}/features/{flag}/dependencies",
+                {"feature": parent, "enabled": True})
+    with ws.transaction() as s:
+        rollout = s.scalars(select(Rollout)).one()
+        phases = [p for p in rollout.phases if p.kind is PhaseKind.ROLLOUT]
+        phases[0].status = PhaseStatus.COMPLETE
+        phases[1].status = PhaseStatus.LIVE  # 10%
+        phases[2].status = PhaseStatus.APPROVED  # 25%, the platform's own percentage
+
+    def statuses() -> list[PhaseStatus]:
+        with ws.session() as s:
+            return [p.status for p in s.scalars(select(Rollout)).one().phases if p.kind is PhaseKind.ROLLOUT][:3]
+
+    report = sync_flags(ws)
+    assert report.flags[0].summary["enabled"] == 0  # the evaluator agrees: no account has it
+    assert report.flags[0].drift == [
+        f"the flag is on in {ENV} but its parent flag {parent!r} is off, so no account has it, while the plan has "
+        "Phase 2: Power users live at 10%"]
+    assert statuses() == [PhaseStatus.COMPLETE, PhaseStatus.LIVE, PhaseStatus.APPROVED]
+
+    admin.enable(PROJECT, parent, ENV)
+    report = sync_flags(ws)
+    assert report.flags[0].summary["enabled"] > 0
+    assert statuses() == [PhaseStatus.COMPLETE, PhaseStatus.COMPLETE, PhaseStatus.LIVE]
+    assert report.flags[0].drift == []

@@ -95,17 +95,49 @@ def current_phase(rollout: Rollout) -> Phase | None:
     return phases[-1] if phases else None
 
 
-def plan_drift(rollout: Rollout, enabled: bool, percentage: float | None) -> str | None:
-    """How the platform differs from what the plan says for now, in words; None when they agree."""
+def blocked_by(kind: ConnectionKind, definition: dict[str, Any]) -> str | None:
+    """Why nobody gets the flag although it is on: a parent flag it needs (Unleash) or a prerequisite
+    (LaunchDarkly) that is off or missing, in words; None when no such flag holds it back.
+
+    Such a flag is off for everyone whatever its own switch and percentage say, so the plan is measured against
+    that (plan drift, a phase going live). A parent that must be *off*, or a required variation, depends on
+    each account and is left to the evaluator."""
+    if kind is ConnectionKind.UNLEASH:
+        parents = {p.get("name"): p for p in definition.get("parents") or []}
+        for dependency in definition.get("dependencies") or []:
+            if dependency.get("enabled", True) is False:
+                continue
+            parent = parents.get(dependency["feature"])
+            if parent is None or not parent.get("enabled"):
+                return f"its parent flag {dependency['feature']!r} is off"
+        return None
+    found = {f.get("key"): f for f in definition.get("prerequisiteFlags") or []}
+    missing = set(definition.get("missingPrerequisites") or [])
+    for prerequisite in definition.get("prerequisites") or []:
+        key = prerequisite.get("key")
+        if key in missing:
+            return f"its prerequisite {key!r} does not exist (deleted or archived)"
+        if key in found and not found[key].get("on"):
+            return f"its prerequisite {key!r} is off"
+    return None
+
+
+def plan_drift(rollout: Rollout, enabled: bool, percentage: float | None, blocked: str | None = None) -> str | None:
+    """How the platform differs from what the plan says for now, in words; None when they agree.
+
+    ``blocked`` (see ``blocked_by``) says why an enabled flag reaches nobody: it counts as off."""
     phase = current_phase(rollout)
     live = phase is not None and phase.status is PhaseStatus.LIVE
     env = rollout.flag_environment or ""
     if not live:
         started = [p for p in rollout.phases if p.kind is PhaseKind.ROLLOUT and p.status is PhaseStatus.COMPLETE]
-        if enabled and percentage and not started and rollout.status.value == "planning":
+        if enabled and not blocked and percentage and not started and rollout.status.value == "planning":
             return f"the flag is on ({_pct(percentage)}) in {env} while no phase of the plan is live"
         return None
     assert phase is not None
+    if enabled and blocked:
+        return (f"the flag is on in {env} but {blocked}, so no account has it, while the plan has {phase.name} "
+                f"live at {_pct(phase.target_percentage)}")
     if not enabled:
         return f"the flag is off in {env} while the plan has {phase.name} live at {_pct(phase.target_percentage)}"
     if percentage is not None and phase.target_percentage is not None and abs(percentage - phase.target_percentage) > 1e-9:
@@ -256,9 +288,11 @@ def _store_snapshot(
         result.snapshot_id = snapshot.id
         result.summary = summary
         drifts = []
+        blocked = blocked_by(snapshot.connection.kind, definition)
         for rollout in s.scalars(select(Rollout).where(Rollout.name.in_(result.rollouts))):
-            _follow_platform(s, rollout, bool(result.enabled), result.percentage, now)
-            drift = plan_drift(rollout, bool(result.enabled), result.percentage)
+            # A flag held back by an off parent or prerequisite reaches nobody: no phase goes live on it.
+            _follow_platform(s, rollout, bool(result.enabled) and not blocked, result.percentage, now)
+            drift = plan_drift(rollout, bool(result.enabled), result.percentage, blocked)
             if drift:
                 drifts.append(drift)
                 journal.record(s, "plan_drift", f"Plan drift on {flag}: {drift}", rollout=rollout,
