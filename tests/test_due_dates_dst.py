@@ -196,6 +196,14 @@ def test_a_message_48_h_before_is_planned_at_the_same_wall_clock_moment(qapp, qt
     assert marker.scenePos().x() == pytest.approx(timeline.scene.scale.x(sends))
     assert "Sends Sat 28 Mar 09:00 " in marker.toolTip()
 
+    from launchdesk.views.messages_page import MessagesPage
+
+    page = MessagesPage(document)
+    qtbot.addWidget(page)
+    page.set_rollout(the_rollout_id(workspace))
+    page.load_now()
+    assert [row.sends_at for row in page.messages.rows] == [sends]  # the Messages tab's "Sends at" column
+
     out = tmp_path / "comms.pdf"
     with open_workspace(workspace) as ws:
         export_plan(ws, the_rollout_id(workspace), out, ExportOptions(sections=("comms",)))

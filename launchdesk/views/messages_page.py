@@ -14,6 +14,7 @@ import logging
 import threading
 from dataclasses import dataclass, field
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from PySide6.QtCore import QItemSelectionModel, QModelIndex, Qt, QTimer
 from PySide6.QtGui import QAction, QKeySequence, QShowEvent
@@ -66,6 +67,8 @@ from launchdesk.models import (
     PhaseKind,
     utcnow,
 )
+from launchdesk.planning.checklists import team_zone
+from launchdesk.planning.schedule import due_at
 from launchdesk.views.document import WorkspaceDocument
 from launchdesk.views.item_models import Column, RecordTableModel, local_text
 from launchdesk.views.message_commands import (
@@ -287,9 +290,10 @@ class MessageDialog(QDialog):
     def __init__(self, title: str, phases: list[PhaseChoice], cohorts: list[tuple[int, str]], *,
                  audience: MessageAudience | None = None, name: str = "", channel: Channel = Channel.EMAIL,
                  offset_minutes: int = 0, audience_only: bool = False, ok_text: str = "Create draft",
-                 note: str = "", parent: QWidget | None = None) -> None:
+                 note: str = "", zone: ZoneInfo = ZoneInfo("UTC"), parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setWindowTitle(title)
+        self.zone = zone  # the team's: a send offset's whole days count on its wall clock
         self.setWindowModality(Qt.WindowModality.WindowModal)
         self.phases = phases
         self.cohorts = cohorts
@@ -399,7 +403,7 @@ class MessageDialog(QDialog):
                    else "nobody yet: the phase has no cohort")
         when = ""
         if not self.audience_only:
-            sends = phase.planned_start + dt.timedelta(minutes=round(self.offset.value() * 60))
+            sends = due_at(phase.planned_start, round(self.offset.value() * 60), self.zone)
             when = f", planned for {local_text(sends)}"
         self.summary.setText(f"Goes to {who}{when}." + (f" {self.note}" if self.note else ""))
         self.ok_button.setEnabled(self.audience_only or bool(self.name.text().strip()))
@@ -416,6 +420,7 @@ class MessagesPage(RolloutPage):
         self.message_id: int | None = None
         self.audience: AudienceState | None = None
         self.last_report: SendReport | None = None
+        self.zone = ZoneInfo("UTC")  # the team's, read with the messages
         self.dialog: QWidget | None = None
         self.confirm_button: QPushButton | None = None
         self._audience_task: TaskHandle | None = None
@@ -658,6 +663,7 @@ class MessagesPage(RolloutPage):
                           for p in s.scalars(select(Phase).where(Phase.rollout_id == self.rollout_id,
                                                                  Phase.kind == PhaseKind.ROLLOUT)
                                              .options(selectinload(Phase.cohort)).order_by(Phase.position))]
+                self.zone = team_zone(s)
                 cohorts = [(c.id, c.name) for c in s.scalars(
                     select(Cohort).where(Cohort.rollout_id == self.rollout_id).order_by(Cohort.position))]
                 for m in messages:
@@ -666,7 +672,7 @@ class MessagesPage(RolloutPage):
                     rows.append(MessageRow(
                         m.id, MessageText(m.id, m.name, m.subject, m.body, m.channel, m.send_offset_minutes, m.state,
                                           m.sender_connection_id),
-                        m.phase.name, audience, m.phase.planned_start + dt.timedelta(minutes=m.send_offset_minutes),
+                        m.phase.name, audience, due_at(m.phase.planned_start, m.send_offset_minutes, self.zone),
                         m.approved_by, m.approved_at, counts[m.id], m.phase_id, m.cohort_id, m.audience))
         else:
             senders, phases, cohorts = [], [], []
@@ -814,7 +820,7 @@ class MessagesPage(RolloutPage):
         phase_id = self._current_phase()
         dialog = MessageDialog("New message", self.phase_choices, self.cohort_choices,
                                audience=MessageAudience(phase_id, None) if phase_id is not None else None,
-                               parent=self)
+                               zone=self.zone, parent=self)
         return self._open_dialog(dialog, lambda d: self._create(d))
 
     def duplicate_message(self) -> MessageDialog | None:
@@ -826,7 +832,8 @@ class MessagesPage(RolloutPage):
         dialog = MessageDialog("Duplicate message", self.phase_choices, self.cohort_choices,
                                audience=MessageAudience(row.phase_id, row.cohort_id, row.scope),
                                name=f"{row.text.name} (copy)", channel=row.text.channel,
-                               offset_minutes=row.text.send_offset_minutes, ok_text="Create copy", parent=self)
+                               offset_minutes=row.text.send_offset_minutes, ok_text="Create copy", zone=self.zone,
+                               parent=self)
         return self._open_dialog(dialog, lambda d: self._create(d, copy_of=row))
 
     def _create(self, dialog: MessageDialog, copy_of: MessageRow | None = None) -> int | None:
@@ -863,7 +870,7 @@ class MessagesPage(RolloutPage):
         title = f"Audience of “{row.text.name}”"
         dialog = MessageDialog(title, self.phase_choices, self.cohort_choices,
                                audience=MessageAudience(row.phase_id, row.cohort_id, row.scope),
-                               audience_only=True, ok_text="Change audience", parent=self,
+                               audience_only=True, ok_text="Change audience", zone=self.zone, parent=self,
                                note="It goes back to draft, to review and approve for its new audience."
                                if row.text.state is MessageState.APPROVED else "")
         return self._open_dialog(dialog, lambda d: self.set_audience(row.id, d.audience()))
