@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import pytest
 from PySide6.QtCore import Qt
-from sqlalchemy import select, text, update
+from sqlalchemy import func, select, text, update
 
 from launchdesk.access.evaluate import account_context
 from launchdesk.access.lookup import evaluator_for
@@ -192,7 +192,7 @@ def test_a_new_audience_takes_the_approval_away_updates_the_panel_and_undoes(qtb
     settle(qtbot, page)
     counts = page.audience.counts  # Phase 4's cohort is every account; "Power users" are fewer
     assert counts["in_cohort"] < old_counts["in_cohort"] and counts != old_counts
-    assert f"<b>{counts['in_cohort']}</b> accounts in the cohort" in page.counts.text()
+    assert f"<b>{counts['in_cohort']}</b> accounts in the cohort Power users" in page.counts.text()
     assert len(page.people.rows) == min(counts["in_cohort"], 3 * messages_page.LISTED)
     assert "Draft" in page.state_label.text()
 
@@ -208,6 +208,11 @@ def test_a_new_audience_takes_the_approval_away_updates_the_panel_and_undoes(qtb
     assert page.set_audience(mid, MessageAudience(later_phase, later_cohort, ALL_CUSTOMERS))
     assert stored(document, mid).audience == ALL_CUSTOMERS and page.current_row().audience == "All customers"
     settle(qtbot, page)
+    with document.workspace.session() as s:
+        every_account = s.scalar(select(func.count()).select_from(Account))
+    assert page.audience.counts["in_cohort"] == every_account
+    assert f"<b>{every_account}</b> accounts in all customers" in page.counts.text()
+    assert "cohort" not in page.counts.text() and "cohort" not in page.preview.preview_as.toolTip()
 
 
 def test_a_message_being_sent_keeps_its_audience_and_says_why(qtbot, page, document):

@@ -171,6 +171,7 @@ class AudienceState:
     retryable: int = 0  # failed rows a retry would send again (not those a person dropped)
     retry_blockers: list[Blocker] = field(default_factory=list)
     holder: str | None = None  # "Pat on host-a (process 12)" while someone's send holds the message
+    audience_name: str = "the cohort"  # "the cohort Power users", "all customers": what the counts are out of
 
 
 def _lines(accounts: list[AudienceAccount], access: str, start: int) -> list[AudienceLine]:
@@ -190,12 +191,13 @@ def load_audience(_progress: Any, cancelled: Any, workspace: Any, message_id: in
         for ids, access in ((audience.with_access, "has access"), (audience.unpredictable, "unpredictable"),
                             (audience.without_access, "no access: not sent to")):
             lines += _lines(audience_accounts(s, ids, limit=LISTED), access, len(lines))
+        audience_name = audience_text(audience)
         with_access = [line for line in lines if line.access == "has access"]
         if with_access:
-            offered, note = with_access[:PREVIEW_ACCOUNTS], "Accounts of the cohort that have access."
+            offered, note = with_access[:PREVIEW_ACCOUNTS], f"Accounts of {audience_name} that have access."
         else:
             offered = lines[:PREVIEW_ACCOUNTS]
-            note = "Nobody in the cohort has access yet: previewing as accounts without it."
+            note = f"Nobody in {audience_name} has access yet: previewing as accounts without it."
         preview_accounts = [(line.account_id, f"{line.name} ({line.account_id})") for line in offered]
         problems = [str(p) for p in cohort_problems(s, message)] if message.state in (
             MessageState.DRAFT, MessageState.IN_REVIEW, MessageState.APPROVED) else []
@@ -214,7 +216,14 @@ def load_audience(_progress: Any, cancelled: Any, workspace: Any, message_id: in
                              audience.snapshot.fetched_at if audience.snapshot is not None else None,
                              blockers, lines, preview_accounts, note, problems, deliveries, uncertain,
                              freshness(s), retryable, retry_blockers,
-                             f"{held[0]} on {held[1]}" if held is not None else None)
+                             f"{held[0]} on {held[1]}" if held is not None else None, audience_name)
+
+
+def audience_text(audience: Any) -> str:
+    """What a message goes out of, in words: "the cohort Power users", "all customers"."""
+    if audience.scope == ALL_CUSTOMERS:
+        return "all customers"
+    return f"the cohort {audience.cohort}" if audience.cohort else "the cohort"
 
 
 def render_preview(_progress: Any, _cancelled: Any, workspace: Any, message_id: int, account_id: str,
@@ -612,7 +621,7 @@ class MessagesPage(RolloutPage):
         # The counts and the send first, so the reasons not to send are never scrolled away; the list below.
         side_layout.addWidget(section("Audience", self.counts))
         side_layout.addWidget(section("Send", send_box))
-        side_layout.addWidget(section("Who is in the cohort", people_box), 1)
+        side_layout.addWidget(section("Who is in the audience", people_box), 1)
 
         self.columns = columns = QSplitter(Qt.Orientation.Horizontal)
         columns.addWidget(section("Message", editor_side))
@@ -940,7 +949,7 @@ class MessagesPage(RolloutPage):
             snapshot = f"flag snapshot from {local_text(state.snapshot_at)} ({age_text(state.snapshot_at, utcnow())})"
         no_address = (f"<br>{c['no_address']} with access have no contact e-mail" if c["no_address"] else "")
         self.counts.setText(
-            f"<b>{c['in_cohort']}</b> accounts in the cohort, on the {snapshot}:<br>"
+            f"<b>{c['in_cohort']}</b> accounts in {html.escape(state.audience_name)}, on the {snapshot}:<br>"
             f"<span style='color:#1b7f3b'><b>{c['with_access']}</b> have access</span> · "
             f"<span style='color:#b3261e'><b>{c['without_access']}</b> do not (not sent to)</span> · "
             f"<b>{c['unpredictable']}</b> unpredictable{no_address}")
