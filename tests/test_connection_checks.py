@@ -87,7 +87,7 @@ def test_prometheus_that_does_not_answer_in_time_is_a_timeout() -> None:
 # --- Datadog --------------------------------------------------------------------------------------------------
 
 
-def test_datadog_validates_the_api_key_and_names_a_403(keyring_entries) -> None:
+def test_datadog_validates_both_keys_and_names_the_one_refused(keyring_entries) -> None:
     server = LoopbackHttp()
     api_key, app_key = uuid.uuid4().hex, uuid.uuid4().hex
     saved = connection(K.DATADOG, server.url, site="datadoghq.eu")
@@ -95,14 +95,32 @@ def test_datadog_validates_the_api_key_and_names_a_403(keyring_entries) -> None:
     set_secret(secret_key(saved), f"{api_key} {app_key}")
     try:
         server.route("/api/v1/validate", json_answer(200, {"valid": True}))
+        server.route("/api/v2/validate_keys", json_answer(200, {"status": "ok"}))
         ok = check_connection(saved)
-        assert ok.ok and "the API key is valid" in ok.message
-        assert server.requests[-1].headers["DD-API-KEY"] == api_key
+        assert ok.ok and "the API key and the application key are valid" in ok.message
+        pair = server.requests[-1]
+        assert pair.path == "/api/v2/validate_keys"
+        assert pair.headers["DD-API-KEY"] == api_key and pair.headers["DD-APPLICATION-KEY"] == app_key
 
+        # A wrong application key: Datadog takes the API key alone, then refuses the pair.
+        server.route("/api/v2/validate_keys", json_answer(403, {"errors": ["Forbidden"]}))
+        wrong_app = check_connection(saved)
+        assert not wrong_app.ok and "takes the API key but refused the application key (403)" in wrong_app.message
+        assert "Forbidden" in wrong_app.message
+
+        # A site without the pair check: the API key is confirmed and the message says what was not checked.
+        server.route("/api/v2/validate_keys", json_answer(404, {"errors": ["Not found"]}))
+        unchecked = check_connection(saved)
+        assert unchecked.ok and "cannot check the application key" in unchecked.message
+
+        # A wrong API key: the pair is not asked about.
         server.route("/api/v1/validate", json_answer(403, {"errors": ["Forbidden"]}))
+        before = server.count("/api/v2/validate_keys")
         refused = check_connection(saved)
         assert not refused.ok and "refused access (403)" in refused.message and "Forbidden" in refused.message
-        assert api_key not in refused.message and app_key not in refused.message
+        assert server.count("/api/v2/validate_keys") == before
+        for check in (ok, wrong_app, unchecked, refused):
+            assert api_key not in check.message and app_key not in check.message
     finally:
         server.stop()
 
@@ -110,11 +128,13 @@ def test_datadog_validates_the_api_key_and_names_a_403(keyring_entries) -> None:
 def test_datadog_keys_typed_in_the_form_are_tried_without_the_keyring() -> None:
     server = LoopbackHttp()
     server.route("/api/v1/validate", json_answer(200, {"valid": True}))
+    server.route("/api/v2/validate_keys", json_answer(200, {"status": "ok"}))
     try:
         check = check_connection(connection(K.DATADOG, server.url), token="typed-api typed-app")
     finally:
         server.stop()
     assert check.ok and server.requests[-1].headers["DD-API-KEY"] == "typed-api"
+    assert server.requests[-1].headers["DD-APPLICATION-KEY"] == "typed-app"
 
 
 # --- SMTP -----------------------------------------------------------------------------------------------------

@@ -114,6 +114,7 @@ def test_datadog_needs_both_keys_and_keeps_them_as_one_keyring_entry(dialog: Con
         refused = run(dialog, qtbot, "test")
         assert refused.startswith("✗ Datadog at 127.0.0.1:") and "(403)" in refused and api_key not in refused
         server.route("/api/v1/validate", json_answer(200, {"valid": True}))
+        server.route("/api/v2/validate_keys", json_answer(200, {"status": "ok"}))
         assert run(dialog, qtbot, "test").startswith("✓ Connected to Datadog")
         dialog.site.setCurrentText("datadoghq.eu")
         assert run(dialog, qtbot, "save").startswith("Saved")

@@ -16,7 +16,7 @@ import datetime as dt
 import math
 from typing import TYPE_CHECKING, Any
 
-from launchdesk.flags.http import AuthError, BadResponse, ConnectionCheck, PlatformError, PlatformHttp
+from launchdesk.flags.http import AuthError, BadResponse, ConnectionCheck, NotFound, PlatformError, PlatformHttp
 from launchdesk.metrics.series import Point, QueryError, Series, from_epoch, single_series
 from launchdesk.planning.gates import Measurement
 
@@ -76,7 +76,9 @@ class DatadogClient:
         self.close()
 
     def validate(self) -> ConnectionCheck:
-        """``GET /api/v1/validate``: whether Datadog takes the API key (403 when it does not)."""
+        """Both keys: ``GET /api/v1/validate`` for the API key alone (403 when Datadog refuses it), then
+        ``GET /api/v2/validate_keys`` for the pair (401 or 403 when the application key is refused), so the
+        message names the key that is wrong."""
         try:
             body = self.http.get_json("/api/v1/validate")
         except PlatformError as err:
@@ -84,8 +86,24 @@ class DatadogClient:
         if not isinstance(body, dict) or body.get("valid") is not True:
             return ConnectionCheck(False, f"Datadog at {self.http.where} did not confirm the API key "
                                           "(no \"valid\": true in its answer). Is the site right?")
-        return ConnectionCheck(True, f"Connected to Datadog at {self.http.where}; the API key is valid. "
-                                     "The application key is checked by the first gate query.")
+        try:
+            both = self.http.get_json("/api/v2/validate_keys")
+        except NotFound:
+            return ConnectionCheck(True, f"Connected to Datadog at {self.http.where}; the API key is valid. This "
+                                         "site cannot check the application key (no /api/v2/validate_keys): the "
+                                         "first gate query will.")
+        except AuthError as err:
+            said = f" Datadog says: {err.server_message}" if err.server_message else ""
+            return ConnectionCheck(False, f"Datadog at {self.http.where} takes the API key but refused the "
+                                          f"application key ({err.status}). Check the application key and its "
+                                          f"scopes.{said}", err)
+        except PlatformError as err:
+            return ConnectionCheck(False, str(err), err)
+        if not isinstance(both, dict) or both.get("status") != "ok":
+            return ConnectionCheck(False, f"Datadog at {self.http.where} did not confirm the application key "
+                                          "(no \"status\": \"ok\" in its answer).")
+        return ConnectionCheck(True, f"Connected to Datadog at {self.http.where}; the API key and the application "
+                                     "key are valid.")
 
     def query(self, query: str, start: dt.datetime, end: dt.datetime) -> list[Series]:
         """The query's series between ``start`` and ``end`` (Datadog picks the rollup interval)."""
@@ -125,7 +143,7 @@ class DatadogClient:
 
 
 def check_connection(connection: Connection, *, secret: str | None = None, **http_options: Any) -> ConnectionCheck:
-    """Validate the connection's API key with Datadog: success, or exactly what failed."""
+    """Validate the connection's API key and application key with Datadog: success, or exactly what failed."""
     from launchdesk.secrets import SecretsUnavailable
 
     http_options.setdefault("retries", 0)
