@@ -26,6 +26,7 @@ from launchdesk.export.plan import STATUS_LABELS, ChartPhase
 from launchdesk.models import PhaseKind, PhaseStatus
 from launchdesk.planning.business_hours import BusinessHours
 from launchdesk.planning.labels import PHASE_STATUS_COLORS
+from launchdesk.planning.time_axis import SHORT_MONTHS, local_moment, off_hours, ticks
 
 # The timeline tab's colours, so the printed plan looks like the screen.
 STATUS_COLORS = PHASE_STATUS_COLORS
@@ -51,9 +52,9 @@ MAX_PT_PER_DAY = 60.0  # a short plan is not stretched into week-wide days
 NAME_SIZE = 8.0
 SMALL_SIZE = 6.5
 AXIS_SIZE = 7.0
-_MONTHS = ("January", "February", "March", "April", "May", "June", "July", "August", "September", "October",
-           "November", "December")
-UTC = dt.timezone.utc
+# The axis labels say as much as the timeline tab's at the same room per day: its thresholds are in screen pixels
+# of an 8.5 pt label, and the chart's 7 pt labels need about half as many points.
+AXIS_ROOM = 2.0
 
 
 @dataclass(frozen=True)
@@ -196,14 +197,6 @@ class _Painter:
                       "This rollout has no phases yet.", self.font(NAME_SIZE), MUTED)
         self.p.restore()
 
-    def days(self) -> list[tuple[dt.date, float]]:
-        zone = self.chart.zone
-        first = self.tile.start.astimezone(zone).date()
-        count = round((self.tile.end - self.tile.start).total_seconds() / 86400) + 1
-        days = (first + dt.timedelta(days=n) for n in range(count + 1))
-        return [(d, self.chart.x(_midnight(d, zone), self.tile)) for d in days
-                if _midnight(d, zone) < self.tile.end]
-
     def shading(self) -> None:
         chart, top = self.chart, self.chart.rows_top
         self.p.setPen(Qt.PenStyle.NoPen)
@@ -211,39 +204,34 @@ class _Painter:
             if index % 2:
                 y = top + (index - self.tile.first_row) * self.row
                 self.p.fillRect(self.rect(chart.time_left, y, chart.time_width, self.row), ROW_STRIPE)
-        for day, x in self.days():
-            if day.weekday() not in chart.hours.days:
-                self.p.fillRect(self.rect(x, top, chart.pt_per_day, self.rows_bottom - top), SHADE)
+        for since, until, _ in off_hours(chart.hours, self.tile.start, self.tile.end, within_days=False):
+            x0, x1 = chart.x(since, self.tile), chart.x(until, self.tile)
+            self.p.fillRect(self.rect(x0, top, x1 - x0, self.rows_bottom - top), SHADE)
 
     def axis(self) -> None:
-        chart = self.chart
+        chart, tile = self.chart, self.tile
         top = chart.area.top() + CAPTION_HEIGHT
         mid = top + AXIS_HEIGHT / 2
         small, bold = self.font(AXIS_SIZE), self.font(AXIS_SIZE, bold=True)
-        ppd = chart.pt_per_day
-        days = self.days()
-        for index, (day, x) in enumerate(days):
-            month_starts = day.day == 1
-            week_starts = day.weekday() == 0
-            self.p.setPen(self.pen(GRID_MAJOR if month_starts else GRID, 0.6 if month_starts else 0.3))
-            if month_starts:  # across the month row and the rows, not through a week's date label
+        end = tile.end - dt.timedelta(seconds=1)  # the tile ends at a midnight: that day is not on it
+        major, minor = ticks(chart.pt_per_day * AXIS_ROOM, tile.start, end, chart.zone)
+        # Month starts cross the month row and the phase rows, not a week's date label.
+        for tick in major:
+            x = chart.x(tick.at, tile)
+            if tick.at.astimezone(chart.zone).day == 1:
+                self.p.setPen(self.pen(GRID_MAJOR, 0.6))
                 self.line(x, top, x, mid)
                 self.line(x, chart.rows_top, x, self.rows_bottom)
-            if ppd >= 12 or week_starts:
+            self.text(x + 2, top, max(self.text_width(bold, tick.label) + 4, 10), AXIS_HEIGHT / 2, tick.label, bold,
+                      TEXT)
+        step = (minor[1].at - minor[0].at).total_seconds() / 86400 if len(minor) > 1 else 7.0
+        for tick in minor:
+            x = chart.x(tick.at, tile)
+            if tick.at.astimezone(chart.zone).day != 1:
+                self.p.setPen(self.pen(GRID, 0.3))
                 self.line(x, mid, x, self.rows_bottom)
-            if month_starts or index == 0:
-                label = f"{_MONTHS[day.month - 1]} {day.year}"
-                self.text(x + 2, top, max(self.text_width(bold, label) + 4, 10), AXIS_HEIGHT / 2, label, bold, TEXT)
-            if ppd >= 30:
-                label = f"{day_text(day)[:3]} {day.day}"
-            elif ppd >= 12:
-                label = str(day.day)
-            elif week_starts:
-                label = f"{day.day} {_MONTHS[day.month - 1][:3]}"
-            else:
-                continue
-            width = ppd if ppd >= 12 else 7 * ppd
-            self.text(x + 1.5, mid, width - 1.5, AXIS_HEIGHT / 2, label, small, MUTED)
+            width = step * chart.pt_per_day
+            self.text(x + 1.5, mid, width - 1.5, AXIS_HEIGHT / 2, tick.label, small, MUTED)
         self.p.setPen(self.pen(GRID_MAJOR, 0.6))
         self.line(chart.time_left, mid, self.right, mid)
 
@@ -406,13 +394,13 @@ def _moments(phase: ChartPhase) -> list[dt.datetime]:
 
 
 def _midnight(day: dt.date, zone: ZoneInfo) -> dt.datetime:
-    return dt.datetime.combine(day, dt.time(), zone).astimezone(UTC)
+    return local_moment(day, 0, zone)
 
 
 def _short_day(moment: dt.datetime, zone: ZoneInfo) -> str:
     local = moment.astimezone(zone)
-    return f"{local.day} {_MONTHS[local.month - 1][:3]} {local:%H:%M}" if local.time() != dt.time() \
-        else f"{local.day} {_MONTHS[local.month - 1][:3]}"
+    return f"{local.day} {SHORT_MONTHS[local.month - 1]} {local:%H:%M}" if local.time() != dt.time() \
+        else f"{local.day} {SHORT_MONTHS[local.month - 1]}"
 
 
 def _details(phase: ChartPhase) -> str:

@@ -11,14 +11,13 @@ from zoneinfo import ZoneInfo
 
 from launchdesk.export.plan import PlanExport
 from launchdesk.planning.gates import format_duration
+from launchdesk.planning.time_axis import SHORT_MONTHS, WEEKDAYS
 
-_DAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
-_MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 
 
 def day_text(day: dt.date) -> str:
     """A date with its weekday and year, the same in every locale: "Tue 12 Jan 2027"."""
-    return f"{_DAYS[day.weekday()]} {day.day} {_MONTHS[day.month - 1]} {day.year}"
+    return f"{WEEKDAYS[day.weekday()]} {day.day} {SHORT_MONTHS[day.month - 1]} {day.year}"
 
 
 def when_text(moment: dt.datetime, zone: ZoneInfo) -> str:

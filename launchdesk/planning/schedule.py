@@ -30,12 +30,11 @@ from zoneinfo import ZoneInfo
 
 from launchdesk.models.enums import PhaseStatus, StrEnum
 from launchdesk.planning.business_hours import BusinessHours
+from launchdesk.planning.time_axis import SHORT_MONTHS, WEEKDAYS
 
 UTC = dt.timezone.utc
 STARTED = frozenset({PhaseStatus.LIVE, PhaseStatus.PAUSED, PhaseStatus.COMPLETE, PhaseStatus.ROLLED_BACK})
-_DAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
 _MINUTES_PER_DAY = 24 * 60
-_MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 
 
 class Unit(StrEnum):
@@ -211,7 +210,7 @@ def start_warnings(reschedule: Reschedule, hours: BusinessHours) -> dict[int, st
 def when_text(moment: dt.datetime, zone: ZoneInfo) -> str:
     """A moment on the team's clock, the same in every locale: "Tue 12 Jan 09:00"."""
     local = moment.astimezone(zone)
-    return f"{_DAYS[local.weekday()]} {local.day} {_MONTHS[local.month - 1]} {local:%H:%M}"
+    return f"{WEEKDAYS[local.weekday()]} {local.day} {SHORT_MONTHS[local.month - 1]} {local:%H:%M}"
 
 
 def duration_text(delta: dt.timedelta) -> str:

@@ -29,6 +29,7 @@ from sqlalchemy import select
 
 from launchdesk.models import Cohort, Phase, PhaseKind, PhaseStatus, Rollout, utcnow
 from launchdesk.planning.schedule import Conflict, ConflictKind, LaunchStep, launch_conflicts, week_of
+from launchdesk.planning.time_axis import SHORT_MONTHS
 from launchdesk.views.document import WorkspaceDocument
 from launchdesk.views.pages import RolloutPage
 from launchdesk.views.timeline_items import STATUS_COLORS
@@ -41,7 +42,6 @@ CELL_PADDING = 4
 WEEK_WIDTH = 150
 COHORT_CONFLICT = QColor("#b3261e")
 WEEK_CONFLICT = QColor("#c98a00")
-_MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 
 
 class CalendarPhase(TimelinePhase):
@@ -155,7 +155,7 @@ class CalendarModel(QAbstractTableModel):
         if orientation == Qt.Orientation.Horizontal and section < len(self.calendar.weeks):
             week = self.calendar.weeks[section]
             if role == Qt.ItemDataRole.DisplayRole:
-                return f"W{week.isocalendar().week} · {week.day} {_MONTHS[week.month - 1]}"
+                return f"W{week.isocalendar().week} · {week.day} {SHORT_MONTHS[week.month - 1]}"
             if role == Qt.ItemDataRole.ToolTipRole:
                 return f"Week of Monday {week.isoformat()}"
             if role == Qt.ItemDataRole.FontRole and week == self.calendar.this_week:

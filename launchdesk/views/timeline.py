@@ -60,6 +60,7 @@ from launchdesk.planning.schedule import (
     steps_for,
     when_text,
 )
+from launchdesk.planning.time_axis import off_hours, ticks
 from launchdesk.views.document import WorkspaceDocument
 from launchdesk.views.timeline_commands import ReschedulePhases
 from launchdesk.views.timeline_dates import PhaseDatesPanel
@@ -87,9 +88,7 @@ from launchdesk.views.timeline_model import (
     TimelinePlan,
     TimeScale,
     Zoom,
-    off_hours,
     read_timeline,
-    ticks,
 )
 
 TOP_MARGIN = 10.0
@@ -304,7 +303,7 @@ class TimelineScene(QGraphicsScene):
                 x0, x1 = scale.x(since), scale.x(until)
                 painter.fillRect(QRectF(x0, rect.top(), x1 - x0, rect.height()),
                                  WEEKEND_SHADE if whole_day else OFF_HOURS_SHADE)
-        major, minor = ticks(zoom, start, end, self.hours.zone)
+        major, minor = ticks(zoom.px_per_day, start, end, self.hours.zone)
         painter.setPen(QPen(GRID, 0))
         for tick in minor:
             x = scale.x(tick.at)
@@ -725,7 +724,7 @@ class TimeAxis(QWidget):
         painter.drawLine(0, self.height() - 1, self.width(), self.height() - 1)
         left = self.view.mapToScene(0, 0).x()
         start, end = scene.scale.time(left), scene.scale.time(left + self.width())
-        major, minor = ticks(scene.zoom, start, end, scene.hours.zone)
+        major, minor = ticks(scene.zoom.px_per_day, start, end, scene.hours.zone)
         half = self.height() / 2
         painter.setFont(self.font_minor)
         metrics = QFontMetricsF(self.font_minor)

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import defaultdict
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -24,10 +23,6 @@ from launchdesk.planning.business_hours import (
 from launchdesk.planning.schedule import PlannedPhase, Unit
 from launchdesk.workspace import Workspace
 
-UTC = dt.timezone.utc
-_MONTHS = ("January", "February", "March", "April", "May", "June", "July", "August", "September", "October",
-           "November", "December")
-_DAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
 
 
 @dataclass(frozen=True)
@@ -215,69 +210,3 @@ class TimeScale:
 
     def width(self, span: dt.timedelta) -> float:
         return span.total_seconds() * self.zoom.px_per_second
-
-
-@dataclass(frozen=True)
-class Tick:
-    at: dt.datetime
-    label: str
-
-
-def local_days(start: dt.datetime, end: dt.datetime, zone: ZoneInfo) -> Iterator[tuple[dt.date, dt.datetime]]:
-    """Each local day touching [start, end) with the moment its local midnight falls (aware UTC)."""
-    day = start.astimezone(zone).date()
-    last = end.astimezone(zone).date()
-    while day <= last:
-        yield day, dt.datetime.combine(day, dt.time(), zone).astimezone(UTC)
-        day += dt.timedelta(days=1)
-
-
-def local_moment(day: dt.date, minute: int, zone: ZoneInfo) -> dt.datetime:
-    """``minute`` minutes after local midnight of ``day`` on the wall clock (24:00 is the next midnight)."""
-    if minute >= 24 * 60:
-        return local_moment(day + dt.timedelta(days=1), minute - 24 * 60, zone)
-    return dt.datetime.combine(day, dt.time(minute // 60, minute % 60), zone).astimezone(UTC)
-
-
-def ticks(zoom: Zoom, start: dt.datetime, end: dt.datetime, zone: ZoneInfo) -> tuple[list[Tick], list[Tick]]:
-    """The axis' upper (major) and lower (minor) labels between ``start`` and ``end``, on the team's clock."""
-    major: list[Tick] = []
-    minor: list[Tick] = []
-    days = list(local_days(start, end, zone))
-    if zoom.px_per_day >= 200:  # hours: a day above, every hour (or every third) below
-        step = 1 if zoom.px_per_day >= 600 else 3
-        for day, midnight in days:
-            major.append(Tick(midnight, f"{_DAYS[day.weekday()]} {day.day} {_MONTHS[day.month - 1][:3]} {day.year}"))
-            minor.extend(Tick(local_moment(day, h * 60, zone), f"{h:02d}") for h in range(0, 24, step))
-    elif zoom.px_per_day >= 10:  # days or weeks: the month above
-        for day, midnight in days:
-            if day.day == 1 or not major:
-                major.append(Tick(midnight, f"{_MONTHS[day.month - 1]} {day.year}"))
-            if zoom.px_per_day >= 60:
-                minor.append(Tick(midnight, f"{_DAYS[day.weekday()]} {day.day}"))
-            elif zoom.px_per_day >= 24:
-                minor.append(Tick(midnight, str(day.day)))
-            elif day.weekday() == 0:
-                minor.append(Tick(midnight, f"{day.day} {_MONTHS[day.month - 1][:3]}"))
-    else:  # months: the year above
-        for day, midnight in days:
-            if (day.month == 1 and day.day == 1) or not major:
-                major.append(Tick(midnight, str(day.year)))
-            if day.day == 1:
-                minor.append(Tick(midnight, _MONTHS[day.month - 1] if zoom.px_per_day >= 4 else
-                                  _MONTHS[day.month - 1][:3]))
-    return major, minor
-
-
-def off_hours(hours: BusinessHours, start: dt.datetime, end: dt.datetime, *, within_days: bool
-              ) -> Iterator[tuple[dt.datetime, dt.datetime, bool]]:
-    """Spans outside business hours between ``start`` and ``end``: (from, to, whole_day). Non-business days are
-    whole; on business days the early and late hours come only ``within_days`` (when the zoom shows hours)."""
-    zone = hours.zone
-    for day, midnight in local_days(start, end, zone):
-        next_midnight = local_moment(day, 24 * 60, zone)
-        if day.weekday() not in hours.days:
-            yield midnight, next_midnight, True
-        elif within_days:
-            yield midnight, local_moment(day, hours.start_minute, zone), False
-            yield local_moment(day, hours.end_minute, zone), next_midnight, False
