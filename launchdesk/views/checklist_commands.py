@@ -2,80 +2,28 @@
 
 Like the field edits in ``launchdesk.views.commands``, each command writes the domain model in its own
 committed transaction with a journal line, then tells the views through ``document.changed``; a write that
-fails makes the command obsolete and reaches the user through ``document.edit_failed``. ``WriteCommand`` is
-that pattern for edits of more than one field or row; the plan editor's commands build on it too.
+fails makes the command obsolete and reaches the user through ``document.edit_failed``. They build on
+``WriteCommand``, as the plan editor's and the messages tab's commands do.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import logging
-from typing import Any, ClassVar
+from typing import Any
 
-from PySide6.QtGui import QUndoCommand
 from sqlalchemy import delete, func, insert, select
 from sqlalchemy.orm import Session
 
 from launchdesk import journal
 from launchdesk.models import ChecklistItem, Phase, Role, utcnow
 from launchdesk.planning.checklists import ROLE_LABELS, describe_offset
-from launchdesk.views.commands import RowGone, failure_message
+from launchdesk.views.commands import RowGone, WriteCommand
 from launchdesk.views.document import WorkspaceDocument
 
 log = logging.getLogger(__name__)
 
 ITEM_FIELDS = ("phase_id", "role", "offset_minutes", "title", "notes")
-
-
-class WriteCommand(QUndoCommand):
-    """An edit applied by ``apply(session, forward)`` in one transaction, journaled, then signalled.
-
-    Subclasses set ``kind`` (the table the views reload on), ``journal_kind``, ``summary`` (the journal line of
-    the forward edit), ``rollout_id`` and ``row_id`` before the first redo.
-    """
-
-    kind: ClassVar[str]
-    journal_kind: ClassVar[str] = "edit"
-
-    def __init__(self, document: WorkspaceDocument, text: str) -> None:
-        super().__init__(text)
-        self.document = document
-        self.saved = False  # whether the last redo/undo reached the database
-        self.summary = text
-        self.rollout_id: int | None = None
-        self.row_id = 0
-
-    def apply(self, session: Session, forward: bool) -> None:
-        raise NotImplementedError
-
-    def details(self) -> dict[str, Any]:
-        return {"table": self.kind, "id": self.row_id}
-
-    def journal(self, session: Session, forward: bool) -> None:
-        journal.record(session, self.journal_kind, ("" if forward else "Undo: ") + self.summary,
-                       rollout=self.rollout_id, details=self.details())
-
-    def redo(self) -> None:
-        self._write(True)
-
-    def undo(self) -> None:
-        self._write(False)
-
-    def _write(self, forward: bool) -> None:
-        workspace = self.document.workspace
-        try:
-            assert workspace is not None, "edits need an open workspace"
-            with workspace.transaction() as session:
-                self.apply(session, forward)
-                self.journal(session, forward)
-        except Exception as exc:  # noqa: BLE001 - any failed write is reported, never half-applied
-            log.warning("Edit not saved (%s): %s", self.text(), exc, exc_info=not isinstance(exc, RowGone))
-            self.saved = False
-            self.setObsolete(True)
-            self.document.edit_failed.emit(failure_message(exc, self.kind.replace("_", " "), None))
-            return
-        self.saved = True
-        self.document.changed.emit(self.kind, self.row_id)
 
 
 def _item(session: Session, item_id: int) -> ChecklistItem:
@@ -145,10 +93,7 @@ class AddItem(ChecklistCommand):
 
     def apply(self, session: Session, forward: bool) -> None:
         if forward:
-            item = ChecklistItem(**self.values, **({"id": self.row_id} if self.row_id else {}))
-            session.add(item)
-            session.flush()
-            self.row_id = item.id
+            self.add_row(session, ChecklistItem, self.values)
         else:
             session.delete(_item(session, self.row_id))
 
@@ -210,7 +155,7 @@ class DeleteItem(ChecklistCommand):
         table = ChecklistItem.__table__
         assert document.workspace is not None
         with document.workspace.engine.connect() as conn:
-            self.row = dict(conn.execute(select(table).where(table.c.id == item_id)).one()._mapping)
+            self.row = self.stored_row(conn, table, item_id, "This checklist item no longer exists.")
         self.setText(f"Delete “{item.title}”")
         self.summary = f"Deleted {_where(item)}"
 

@@ -13,13 +13,17 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import time
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from PySide6.QtGui import QUndoCommand
 
 from launchdesk import journal
 from launchdesk import models
 from launchdesk.views.document import WorkspaceDocument
+
+if TYPE_CHECKING:  # SQLAlchemy loads after the window's first paint
+    from sqlalchemy import Connection, Table
+    from sqlalchemy.orm import Session
 
 log = logging.getLogger(__name__)
 
@@ -208,3 +212,73 @@ def failure_message(exc: Exception, kind: str, value: Any) -> str:
     if isinstance(exc, IntegrityError):
         return f"The change was not saved: another {kind} already uses {display_value(value)}."
     return f"The change was not saved: {exc}"
+
+
+class WriteCommand(QUndoCommand):
+    """An edit applied by ``apply(session, forward)`` in one transaction, journaled, then signalled.
+
+    Subclasses set ``kind`` (the table the views reload on), ``journal_kind``, ``summary`` (the journal line of
+    the forward edit), ``rollout_id`` and ``row_id`` before the first redo.
+    """
+
+    kind: ClassVar[str]
+    journal_kind: ClassVar[str] = "edit"
+
+    def __init__(self, document: WorkspaceDocument, text: str) -> None:
+        super().__init__(text)
+        self.document = document
+        self.saved = False  # whether the last redo/undo reached the database
+        self.summary = text
+        self.rollout_id: int | None = None
+        self.row_id = 0
+
+    def apply(self, session: Session, forward: bool) -> None:
+        raise NotImplementedError
+
+    def add_row(self, session: Session, entity: type[Any], values: dict[str, Any]) -> Any:
+        """Insert a new row of ``entity`` (on a redo, with the id it had before the undo) and keep its id."""
+        row = entity(**values, **({"id": self.row_id} if self.row_id else {}))
+        session.add(row)
+        session.flush()
+        self.row_id = row.id
+        return row
+
+    @staticmethod
+    def stored_row(conn: Connection, table: Table, row_id: int, gone: str) -> dict[str, Any]:
+        """A row as it is stored, every column, so an undo of its deletion puts it back as it was; ``gone`` is
+        the RowGone message when it no longer exists."""
+        from sqlalchemy import select
+
+        row = conn.execute(select(table).where(table.c.id == row_id)).first()
+        if row is None:
+            raise RowGone(gone)
+        return dict(row._mapping)
+
+    def details(self) -> dict[str, Any]:
+        return {"table": self.kind, "id": self.row_id}
+
+    def journal(self, session: Session, forward: bool) -> None:
+        journal.record(session, self.journal_kind, ("" if forward else "Undo: ") + self.summary,
+                       rollout=self.rollout_id, details=self.details())
+
+    def redo(self) -> None:
+        self._write(True)
+
+    def undo(self) -> None:
+        self._write(False)
+
+    def _write(self, forward: bool) -> None:
+        workspace = self.document.workspace
+        try:
+            assert workspace is not None, "edits need an open workspace"
+            with workspace.transaction() as session:
+                self.apply(session, forward)
+                self.journal(session, forward)
+        except Exception as exc:  # noqa: BLE001 - any failed write is reported, never half-applied
+            log.warning("Edit not saved (%s): %s", self.text(), exc, exc_info=not isinstance(exc, RowGone))
+            self.saved = False
+            self.setObsolete(True)
+            self.document.edit_failed.emit(failure_message(exc, self.kind.replace("_", " "), None))
+            return
+        self.saved = True
+        self.document.changed.emit(self.kind, self.row_id)

@@ -18,8 +18,7 @@ from launchdesk import journal
 from launchdesk.comms import approval
 from launchdesk.comms.audience import ALL_CUSTOMERS
 from launchdesk.models import Channel, Cohort, Delivery, Message, MessageState, Phase
-from launchdesk.views.checklist_commands import WriteCommand
-from launchdesk.views.commands import RowGone
+from launchdesk.views.commands import RowGone, WriteCommand
 from launchdesk.views.document import WorkspaceDocument
 
 # A new message starts from these, per channel: Markdown with the variables every message has.
@@ -107,10 +106,7 @@ class NewMessage(WriteCommand):
 
     def apply(self, session: Session, forward: bool) -> None:
         if forward:
-            message = Message(**self.values, **({"id": self.row_id} if self.row_id else {}))
-            session.add(message)
-            session.flush()
-            self.row_id = message.id
+            self.add_row(session, Message, self.values)
         else:
             _delete_draft(session, self.row_id, self.values["name"])
 
@@ -129,10 +125,7 @@ class DeleteMessage(WriteCommand):
         table = Message.__table__
         assert document.workspace is not None, "edits need an open workspace"
         with document.workspace.engine.connect() as conn:
-            row = conn.execute(select(table).where(table.c.id == message_id)).first()
-            if row is None:
-                raise RowGone("This message no longer exists.")
-            self.row = dict(row._mapping)
+            self.row = self.stored_row(conn, table, message_id, "This message no longer exists.")
             self.rollout_id = conn.scalar(select(Phase.rollout_id).where(Phase.id == self.row["phase_id"]))
         if self.row["state"] != MessageState.DRAFT:
             raise MessageRefused(_not_a_draft(self.row["name"], MessageState(self.row["state"])))

@@ -29,8 +29,7 @@ from launchdesk.planning.checklists import ROLE_LABELS
 from launchdesk.planning.cohort_rules import MATCH_ALL_ACCOUNTS
 from launchdesk.planning.cohorts import describe_rule
 from launchdesk.planning.template import create_rollout_from_template
-from launchdesk.views.checklist_commands import WriteCommand
-from launchdesk.views.commands import MERGE_WINDOW_S, RowGone
+from launchdesk.views.commands import MERGE_WINDOW_S, RowGone, WriteCommand
 from launchdesk.views.document import WorkspaceDocument
 
 # --- cohorts -------------------------------------------------------------------------------------------------
@@ -98,10 +97,7 @@ class AddCohort(WriteCommand):
 
     def apply(self, session: Session, forward: bool) -> None:
         if forward:
-            cohort = Cohort(**self.values, **({"id": self.row_id} if self.row_id else {}))
-            session.add(cohort)
-            session.flush()
-            self.row_id = cohort.id
+            self.add_row(session, Cohort, self.values)
         else:
             cohort = session.get(Cohort, self.row_id)
             if cohort is None:
@@ -119,10 +115,7 @@ class DeleteCohort(WriteCommand):
         table = Cohort.__table__
         assert document.workspace is not None, "edits need an open workspace"
         with document.workspace.engine.connect() as conn:
-            row = conn.execute(select(table).where(table.c.id == cohort_id)).first()
-            if row is None:
-                raise RowGone("This cohort no longer exists.")
-            self.row = dict(row._mapping)
+            self.row = self.stored_row(conn, table, cohort_id, "This cohort no longer exists.")
             self.phase_ids = list(conn.scalars(select(Phase.id).where(Phase.cohort_id == cohort_id)))
             self.message_ids = list(conn.scalars(select(Message.id).where(Message.cohort_id == cohort_id)))
             phases = list(conn.scalars(select(Phase.name).where(Phase.cohort_id == cohort_id).order_by(Phase.position)))

@@ -9,7 +9,6 @@ from __future__ import annotations
 import datetime as dt
 from collections import defaultdict
 from dataclasses import dataclass, field
-from typing import Any
 from zoneinfo import ZoneInfo
 
 from launchdesk.models import Channel, GateOutcome, MessageState, PhaseKind, PhaseStatus, Role
