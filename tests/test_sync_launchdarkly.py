@@ -21,6 +21,7 @@ from launchdesk.access.lookup import lookup
 from launchdesk.access.sync import rollout_snapshot, sync_flags
 from launchdesk.accounts.importer import import_accounts
 from launchdesk.connections import add_connection
+from launchdesk.flags.launchdarkly_api import LaunchDarklyClient
 from launchdesk.models import Account, FlagSnapshot, Rollout, SyncStatus
 from launchdesk.workspace import Workspace, create_workspace
 from loopback_http import Answer, LoopbackHttp, json_answer
@@ -189,6 +190,21 @@ def test_every_account_matches_the_launchdarkly_sdk(tmp_path, launchdarkly, toke
         (opted_out,) = lookup(s, "acct-opted-out", rollout_name="New checkout", limit=1)
         assert opted_out.has_access == "false"
     ws.close()
+
+
+def test_a_segment_named_along_the_chain_is_fetched_once(launchdarkly, token):
+    """payments-v3 names the segment new-checkout names: one read serves both configurations."""
+    chain = payments_v3()
+    beta_rule = copy.deepcopy(fixture("flag-new-checkout-production.json")["environments"]["production"]["rules"][0])
+    chain["environments"]["production"]["rules"] = [beta_rule]
+    launchdarkly.route(CHAIN_PATH, authorized(token, json_answer(200, chain)))
+    with LaunchDarklyClient(token, base_url=launchdarkly.url, backoff=0.01) as client:
+        config = client.get_flag("default", "new-checkout", "production")
+        config.update(client.get_prerequisites("default", config, "production"))
+    assert launchdarkly.count(SEGMENT_PATH) == 1
+    payments = next(f for f in config["prerequisiteFlags"] if f["key"] == "payments-v3")
+    assert payments["segments"]["beta-accounts"] == config["segments"]["beta-accounts"]
+    assert config["segments"]["beta-accounts"]["key"] == "beta-accounts"
 
 
 def test_an_off_prerequisite_further_down_the_chain_turns_the_flag_off_for_everyone(

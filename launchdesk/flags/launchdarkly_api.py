@@ -28,6 +28,9 @@ class LaunchDarklyClient:
             secrets=[token],
             **http_options,
         )
+        # Segments read by this client, by (project, environment, key): a flag and its prerequisites often
+        # name the same segments, and one sync reads each once.
+        self._segments: dict[tuple[str, str, str], dict[str, Any]] = {}
 
     def close(self) -> None:
         self.http.close()
@@ -125,10 +128,14 @@ class LaunchDarklyClient:
         return flag_config(rep, environment, self.get_segments(project, environment, keys))
 
     def get_segments(self, project: str, environment: str, keys: list[str]) -> dict[str, dict[str, Any]]:
-        """The segments with these keys, fetched concurrently, as {key: segment in the SDK's shape}."""
+        """The segments with these keys as {key: segment in the SDK's shape}; those this client has not read yet
+        are fetched concurrently."""
         base = f"/api/v2/segments/{_part(project)}/{_part(environment)}/"
-        answers = self.http.get_many([base + _part(k) for k in keys])
-        return {key: _segment(answer) for key, answer in zip(keys, answers)}
+        new = [k for k in keys if (project, environment, k) not in self._segments]
+        answers = self.http.get_many([base + _part(k) for k in new])
+        for key, answer in zip(new, answers):
+            self._segments[project, environment, key] = _segment(answer)
+        return {key: self._segments[project, environment, key] for key in keys}
 
 
 def flag_config(rep: dict[str, Any], environment: str, segments: dict[str, dict[str, Any]]) -> dict[str, Any]:
