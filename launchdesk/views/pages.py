@@ -15,7 +15,7 @@ from PySide6.QtCore import Signal
 from PySide6.QtGui import QShowEvent
 from PySide6.QtWidgets import QLabel, QVBoxLayout, QWidget
 
-from launchdesk.models import DecisionKind, GateOutcome, Role
+from launchdesk.models import DecisionKind, GateOutcome
 from launchdesk.views.document import WorkspaceDocument
 from launchdesk.planning.labels import ROLE_LABELS  # noqa: F401 - named here too for importers
 

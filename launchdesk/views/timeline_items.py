@@ -15,7 +15,7 @@ from PySide6.QtCore import QPointF, QRectF, Qt
 from PySide6.QtGui import QBrush, QColor, QFont, QFontMetricsF, QPainter, QPainterPath, QPen, QPolygonF
 from PySide6.QtWidgets import QGraphicsItem, QStyleOptionGraphicsItem, QWidget
 
-from launchdesk.models import Channel, GateOutcome, MessageState, PhaseKind, PhaseStatus, Role
+from launchdesk.models import Channel, GateOutcome, MessageState, PhaseKind, Role
 from launchdesk.views.timeline_model import ChecklistDue, ScheduledMessage, TimelinePhase
 from launchdesk.planning.labels import PHASE_STATUS_COLORS, PHASE_STATUS_LABELS
 
