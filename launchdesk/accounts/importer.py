@@ -695,7 +695,6 @@ class _StagingSql:
             for pos in range(len(emails))
         ]
 
-
     def stage(self, with_folded: bool, padded: bool, rows: int) -> str:
         """The statement that stages `rows` rows (with the Python-computed values or not; rows whose fields have
         no white space at either end get t = 0 and are not stripped again by the database)."""

@@ -204,7 +204,8 @@ class _Painter:
             if index % 2:
                 y = top + (index - self.tile.first_row) * self.row
                 self.p.fillRect(self.rect(chart.time_left, y, chart.time_width, self.row), ROW_STRIPE)
-        for since, until, _ in off_hours(chart.hours, self.tile.start, self.tile.end, within_days=False):
+        last = self.tile.end - dt.timedelta(seconds=1)  # the tile ends at a midnight: that day is not on it
+        for since, until, _ in off_hours(chart.hours, self.tile.start, last, within_days=False):
             x0, x1 = chart.x(since, self.tile), chart.x(until, self.tile)
             self.p.fillRect(self.rect(x0, top, x1 - x0, self.rows_bottom - top), SHADE)
 
@@ -215,7 +216,13 @@ class _Painter:
         small, bold = self.font(AXIS_SIZE), self.font(AXIS_SIZE, bold=True)
         end = tile.end - dt.timedelta(seconds=1)  # the tile ends at a midnight: that day is not on it
         major, minor = ticks(chart.pt_per_day * AXIS_ROOM, tile.start, end, chart.zone)
-        # Month starts cross the month row and the phase rows, not a week's date label.
+        step = (minor[1].at - minor[0].at).total_seconds() / 86400 if len(minor) > 1 else 7.0
+        for tick in minor:
+            x = chart.x(tick.at, tile)
+            self.p.setPen(self.pen(GRID, 0.3))
+            self.line(x, mid, x, self.rows_bottom)
+            self.text(x + 1.5, mid, step * chart.pt_per_day - 1.5, AXIS_HEIGHT / 2, tick.label, small, MUTED)
+        # Month starts cross the month row and the phase rows, over the day lines.
         for tick in major:
             x = chart.x(tick.at, tile)
             if tick.at.astimezone(chart.zone).day == 1:
@@ -224,14 +231,6 @@ class _Painter:
                 self.line(x, chart.rows_top, x, self.rows_bottom)
             self.text(x + 2, top, max(self.text_width(bold, tick.label) + 4, 10), AXIS_HEIGHT / 2, tick.label, bold,
                       TEXT)
-        step = (minor[1].at - minor[0].at).total_seconds() / 86400 if len(minor) > 1 else 7.0
-        for tick in minor:
-            x = chart.x(tick.at, tile)
-            if tick.at.astimezone(chart.zone).day != 1:
-                self.p.setPen(self.pen(GRID, 0.3))
-                self.line(x, mid, x, self.rows_bottom)
-            width = step * chart.pt_per_day
-            self.text(x + 1.5, mid, width - 1.5, AXIS_HEIGHT / 2, tick.label, small, MUTED)
         self.p.setPen(self.pen(GRID_MAJOR, 0.6))
         self.line(chart.time_left, mid, self.right, mid)
 
