@@ -5,7 +5,9 @@ from __future__ import annotations
 import logging
 import threading
 
-from PySide6.QtCore import QCoreApplication
+import pytest
+import shiboken6
+from PySide6.QtCore import QCoreApplication, QEvent
 
 from launchdesk.views.tasks import run_task
 
@@ -83,3 +85,27 @@ def test_a_failure_without_on_error_is_logged(qtbot, caplog):
         qtbot.waitUntil(lambda: any("background task failed" in r.message for r in caplog.records))
     assert not handle.running
     assert "metrics source unreachable" in caplog.text
+
+
+@pytest.mark.parametrize("fails", [False, True])
+def test_the_bridge_is_deleted_on_the_gui_thread_once_the_last_result_is_delivered(qtbot, fails):
+    """Not by whichever thread drops the last reference or runs the cyclic collector: a QObject with
+    connections destroyed in a worker can deadlock against the GUI thread (Qt's connection lock vs the GIL)."""
+    delivered: list[object] = []
+
+    def work(progress, cancelled):  # type: ignore[no-untyped-def]
+        progress(1)
+        if fails:
+            raise ValueError("no")
+        return 42
+
+    handle = run_task(work, on_done=delivered.append, on_error=delivered.append, on_progress=delivered.append)
+    bridge = handle._bridge
+    destroyed_on_gui_thread: list[bool] = []
+    bridge.destroyed.connect(
+        lambda *_: destroyed_on_gui_thread.append(threading.current_thread() is threading.main_thread()))
+    qtbot.waitUntil(lambda: len(delivered) == 2)
+    assert delivered[0] == 1 and (isinstance(delivered[1], ValueError) if fails else delivered[1] == 42)
+    QCoreApplication.sendPostedEvents(None, QEvent.Type.DeferredDelete)
+    assert not shiboken6.isValid(bridge)
+    assert destroyed_on_gui_thread == [True]

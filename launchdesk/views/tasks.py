@@ -34,7 +34,13 @@ _pending: set[TaskHandle] = set()
 
 
 class _Bridge(QObject):
-    """Lives in the GUI thread; signals emitted by the worker are queued to its slots."""
+    """Lives in the GUI thread; signals emitted by the worker are queued to its slots.
+
+    It is deleted on the GUI thread once the last result is delivered. Left to Python, it would die with its
+    handle wherever the last reference went or the cyclic collector ran: often in a worker, where destroying
+    a QObject with connections takes Qt's connection lock and then waits for the GIL, while the GUI thread,
+    holding the GIL, waits for that lock in another object's destructor. Both threads stop for good.
+    """
 
     done = Signal(object)
     failed = Signal(object)
@@ -96,6 +102,8 @@ class TaskHandle:
 
     def _finish(self, callback: Callable[[Any], None] | None, value: object) -> None:
         _pending.discard(self)
+        # The worker has emitted its last signal: nothing else is queued to the bridge after this one.
+        self._bridge.deleteLater()
         if not self.cancelled and callback is not None:
             callback(value)
 
