@@ -1,5 +1,6 @@
 """Shared test set-up: Qt renders offscreen, the real servers' fixtures, a demo workspace, no stray Qt work."""
 
+import gc
 import os
 import shutil
 import sys
@@ -36,15 +37,20 @@ def demo_workspace(_demo_original: Path, tmp_path: Path) -> Path:
 
 @pytest.fixture(autouse=True)
 def _no_background_task_left():
-    """A test that leaves a background task running, or owed a result it never waited for, fails."""
+    """A test that leaves a background task running, or owed a result it never waited for, fails; then the
+    test's garbage is collected on the GUI thread."""
     yield
     tasks = sys.modules.get("launchdesk.views.tasks")
     if tasks is None:
         return
-    from PySide6.QtCore import QCoreApplication, QThreadPool
+    from PySide6.QtCore import QCoreApplication, QEvent, QThreadPool
 
     finished = QThreadPool.globalInstance().waitForDone(10_000)
     owed = tasks.pending_tasks()
     QCoreApplication.processEvents()  # hand cancelled tasks' results to the void before the next test
+    QCoreApplication.sendPostedEvents(None, QEvent.Type.DeferredDelete)
+    # The test's Qt objects held in reference cycles (documents, pages) die here, on the GUI thread with no
+    # worker running, rather than whenever a later test's worker happens to run the cyclic collector.
+    gc.collect()
     assert finished, "a background task was still running at the end of the test"
     assert owed == 0, f"{owed} background task result(s) were never waited for"
