@@ -50,7 +50,9 @@ def _no_background_task_left():
     QCoreApplication.processEvents()  # hand cancelled tasks' results to the void before the next test
     QCoreApplication.sendPostedEvents(None, QEvent.Type.DeferredDelete)
     # The test's Qt objects held in reference cycles (documents, pages) die here, on the GUI thread with no
-    # worker running, rather than whenever a later test's worker happens to run the cyclic collector.
+    # worker running, rather than whenever a later test's worker happens to run the cyclic collector. What
+    # survives is frozen out of later collections, so each teardown scans only what its test created.
     gc.collect()
+    gc.freeze()
     assert finished, "a background task was still running at the end of the test"
     assert owed == 0, f"{owed} background task result(s) were never waited for"
