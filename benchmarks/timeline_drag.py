@@ -25,7 +25,7 @@ import time
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
-from PySide6.QtCore import QPoint, QPointF, QRectF, Qt  # noqa: E402
+from PySide6.QtCore import QEvent, QPoint, QPointF, QRectF, Qt  # noqa: E402
 from PySide6.QtTest import QTest  # noqa: E402
 from PySide6.QtWidgets import QApplication, QGraphicsItem, QGraphicsRectItem, QGraphicsScene, QGraphicsView  # noqa: E402
 
@@ -161,6 +161,12 @@ def main() -> None:
               f"{ours_ms:.3f} ms per move, ratio {ratios[name]:.2f}")
     print(f"ratio: {ratios['mouse']:.2f} (target <= 3; every move snapping: {ratios['every move snaps']:.2f})")
     app.processEvents()
+    # The views go before the application does: left to the end of this function, Python may drop the
+    # QApplication first, and a widget destroyed after it crashes the process on its way out.
+    for view in (timeline, bare):
+        view.close()
+        view.deleteLater()
+    app.sendPostedEvents(None, QEvent.Type.DeferredDelete)
 
 
 if __name__ == "__main__":
