@@ -39,7 +39,14 @@ from sqlalchemy.orm import contains_eager, selectinload
 
 from launchdesk import journal
 from launchdesk.comms import approval
-from launchdesk.comms.audience import ALL_CUSTOMERS, AudienceAccount, audience_accounts, compute_audience, message_cohort
+from launchdesk.comms.audience import (
+    ALL_CUSTOMERS,
+    Audience,
+    AudienceAccount,
+    audience_accounts,
+    compute_audience,
+    message_cohort,
+)
 from launchdesk.comms.compose import Preview, cohort_problems, preview_message
 from launchdesk.comms.guards import SENDER_KINDS, Blocker, freshness, send_blockers
 from launchdesk.comms.outbox import (
@@ -219,7 +226,7 @@ def load_audience(_progress: Any, cancelled: Any, workspace: Any, message_id: in
                              f"{held[0]} on {held[1]}" if held is not None else None, audience_name)
 
 
-def audience_text(audience: Any) -> str:
+def audience_text(audience: Audience) -> str:
     """What a message goes out of, in words: "the cohort Power users", "all customers"."""
     if audience.scope == ALL_CUSTOMERS:
         return "all customers"
