@@ -28,7 +28,7 @@ from sqlalchemy import DateTime, bindparam, text
 from launchdesk.workspace import Workspace
 
 MAX_FIELD = 64 * 1024  # larger fields are almost always a broken quote swallowing the rest of the file
-BATCH = 5_000  # rows staged per executemany: small enough to stay in the CPU cache while checked and staged
+BATCH = 5_000  # rows checked and staged together: small enough to stay in the CPU cache meanwhile
 CHUNK = 1 << 19  # bytes read and decoded at a time
 ROWS_PER_STATEMENT = 500  # rows staged by one multi-row INSERT (fewer when the parameter limit is lower)
 IMPORT_CACHE_KIB = 256 * 1024  # SQLite page cache of the import's own connection while it runs
